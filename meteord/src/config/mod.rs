@@ -1,0 +1,115 @@
+//! Configuration: Meteor's command line (`-Name value`) and file format
+//! (`Name value` lines, `[mode]` sections), merged into one validated
+//! [`Config`].
+//!
+//! Owns: the parameter table (names, defaults, descriptions, which ones may
+//! appear in a `[mode]` section), the file reader, the command-line reader,
+//! and the built-in configuration used when no file exists (the shipped
+//! `conf/meteord.conf`, embedded at compile time).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Per-mode behaviour and templates: the defaults outside any section,
+/// overridden by the keys of a `[mode]` section.
+///
+/// Template strings are stored after escape processing (`\r\n` already real
+/// CR LF); `template.rs` compiles them into placeholder segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeSettings {
+    /// The section name (`""` for the defaults).
+    pub name: String,
+    pub persist: bool,
+    pub close_on_event: bool,
+    /// Close after this many messages; 0 = unlimited.
+    pub max_messages: u64,
+    /// Close persistent connections older than this many seconds; 0 = never.
+    pub max_time: u64,
+    /// Seconds between pings; values <= 2 disable pings.
+    pub ping_interval: u64,
+    pub header_template: String,
+    pub message_template: String,
+    pub channel_info_template: String,
+    pub ping_message: String,
+    pub footer_template: String,
+    pub subscriber_shutdown_msg: String,
+}
+
+/// The mode table: defaults plus every `[mode]` section, already merged.
+#[derive(Debug, Clone)]
+pub struct Modes {
+    pub default: Arc<ModeSettings>,
+    /// Case-sensitive section names, as Meteor looks them up.
+    pub named: HashMap<String, Arc<ModeSettings>>,
+}
+
+impl Modes {
+    /// The settings for `mode`; an unknown mode gets the defaults.
+    pub fn get(&self, mode: &str) -> &Arc<ModeSettings> {
+        self.named.get(mode).unwrap_or(&self.default)
+    }
+}
+
+/// Everything the daemon needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this configuration came from; `None` = the built-in one
+    /// (no file existed at `ConfigFileLocation`).
+    pub source: Option<PathBuf>,
+    pub config_file_location: PathBuf,
+
+    // --- Meteor's own parameters -------------------------------------
+    pub subscriber_ip: IpAddr,
+    pub subscriber_port: u16,
+    pub controller_ip: IpAddr,
+    pub controller_port: u16,
+    /// UDP publish address; port 0 = off.
+    pub udp_ip: IpAddr,
+    pub udp_port: u16,
+    pub subscriber_document_root: PathBuf,
+    pub directory_index: String,
+    /// Prefix of subscriber stream URLs (`/push`), matched case-insensitively.
+    pub subscriber_dynamic_page_address: String,
+    /// Seconds a message stays in a channel's history.
+    pub max_message_age: u64,
+    /// How many messages a channel keeps for `.b` / `.h` / `.r`.
+    pub max_messages_per_channel: usize,
+    /// Sent to controller connections when the daemon shuts down (may be empty).
+    pub controller_shutdown_msg: String,
+    /// 0 = quiet; >= 1 = debug logging to stderr and stay in the foreground.
+    pub debug: u8,
+    /// Log to this file instead of syslog (reopened on SIGHUP).
+    pub log_filename: Option<PathBuf>,
+    /// strftime-style format for timestamps in the log file.
+    pub log_time_format: String,
+    /// syslog facility name (`daemon`, `local0` … `local7`, `user`).
+    pub syslog_facility: String,
+
+    // --- Parameters of ours (same style) ------------------------------
+    /// Most connections (subscriber + controller) held at once.
+    pub max_connections: usize,
+    /// File that keeps the message-id high-water mark across restarts;
+    /// `None` = ids start from the clock (microseconds since the epoch).
+    pub state_file: Option<PathBuf>,
+    /// Pid file written when the daemon detaches; `None` = none.
+    pub pid_file: Option<PathBuf>,
+    /// Drop to this user (and group) after binding, when started as root.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Stay in the foreground (also implied by Debug and by systemd's NOTIFY_SOCKET).
+    pub foreground: bool,
+    /// Expand `~channelinfo~` with ChannelInfoTemplate (the original never
+    /// did, because of a bug; off by default so old clients see no change).
+    pub send_channel_info: bool,
+    /// Seconds a client may take to send its request headers.
+    pub header_timeout: u64,
+    /// Seconds a write to a subscriber may stall before the subscriber is dropped.
+    pub write_timeout: u64,
+    /// Seconds SIGTERM waits for subscribers' buffers to drain.
+    pub shutdown_timeout: u64,
+
+    /// Per-mode settings.
+    pub modes: Modes,
+}

@@ -1,0 +1,39 @@
+//! meteord: a Meteor-compatible Comet (server push) daemon.
+//!
+//! # Layout
+//!
+//! Data flows in one direction: publishers → [`broker`] → [`channel`] →
+//! subscribers.
+//!
+//! - [`config`]: Meteor's command line and file format → validated [`config::Config`].
+//! - [`ids`]: the one message-id sequence, persisted so it never goes back.
+//! - [`channel`]: the registry of channels; each channel's history ring *is*
+//!   the fan-out mechanism (subscribers keep a cursor into it).
+//! - [`broker`]: the one seam every publish passes through (controller, UDP).
+//! - [`template`]: per-mode templates compiled once into segments; each
+//!   message is rendered once per mode and the bytes are shared.
+//! - [`subscriber`]: the subscriber port: request grammar, streaming loop.
+//! - [`controller`]: the controller port: line protocol, one `Command` enum.
+//! - [`document`]: static files from `SubscriberDocumentRoot`.
+//! - [`udp`]: UDP publish.
+//! - [`stats`]: counters behind SHOWSTATS; [`registry`]: live connections.
+//! - [`server`]: accept loops, connection limit, shutdown and reload.
+//! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
+
+pub mod broker;
+pub mod channel;
+pub mod config;
+pub mod controller;
+pub mod daemon;
+pub mod document;
+pub mod ids;
+pub mod log;
+pub mod registry;
+pub mod server;
+pub mod stats;
+pub mod subscriber;
+pub mod template;
+pub mod udp;
+
+/// What `~server~` and the `Server:` header say.
+pub const SERVER_NAME: &str = concat!("meteord/", env!("CARGO_PKG_VERSION"));
