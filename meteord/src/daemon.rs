@@ -1,1 +1,454 @@
-//! (being written)
+//! Process life: file-descriptor limit, detaching into the background, pid
+//! files, dropping root privileges, and systemd readiness notification.
+//!
+//! Everything here is synchronous and meant to run from `main` *before* the
+//! tokio runtime exists: a runtime (or any thread) created before `fork()`
+//! is unusable in the child. The order `main` should use:
+//! bind the ports → [`raise_fd_limit`] → [`daemonize`] (unless foreground) →
+//! [`drop_privileges`] → logging → runtime → [`notify_ready`].
+//!
+//! [`drop_privileges`] comes after [`daemonize`] so the pid file can be
+//! written to a root-owned directory such as `/run`; a SysV script then
+//! removes it as root on stop.
+
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::unistd::{ForkResult, Gid, Group, Uid, User};
+
+/// Where Linux publishes the largest value `RLIMIT_NOFILE` may take; used
+/// when the hard limit is "unlimited", which the kernel refuses as a soft
+/// limit for this resource.
+const NR_OPEN_PATH: &str = "/proc/sys/fs/nr_open";
+
+/// Permissions of a pid file: readable by everyone (status scripts run as
+/// other users), writable by the daemon's user only.
+const PID_FILE_MODE: u32 = 0o644;
+
+/// Longest error text the detached child reports back to the waiting
+/// parent; longer texts are cut, shorter pipes never block.
+const MAX_CHILD_ERROR: usize = 4096;
+
+/// Raise the `RLIMIT_NOFILE` soft limit to the hard limit (every subscriber
+/// is one descriptor; distributions default the soft limit to 1024) and
+/// return the soft limit now in force. Failures leave the limit as it was.
+pub fn raise_fd_limit() -> u64 {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    let mut target = hard;
+    if target == nix::sys::resource::RLIM_INFINITY {
+        match fs::read_to_string(NR_OPEN_PATH)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            Some(nr_open) => target = nr_open,
+            None => return soft,
+        }
+    }
+    if target <= soft {
+        return soft;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => target,
+        Err(err) => {
+            tracing::warn!(error = %err, soft, hard, "could not raise the open-file limit");
+            soft
+        }
+    }
+}
+
+/// `fork(2)`, the one unsafe call of the daemon.
+#[allow(unsafe_code)]
+fn fork_process() -> nix::Result<ForkResult> {
+    // SAFETY: fork is unsound only when other threads exist (the child could
+    // inherit locks held by threads that no longer exist). `daemonize` is
+    // documented and used to run from `main` before the tokio runtime or any
+    // other thread is created, so the process is single-threaded here; the
+    // children only make plain system calls and then return into that same
+    // single-threaded `main`.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Detach from the terminal: fork, `setsid`, fork again (so the daemon can
+/// never reacquire a controlling terminal), `chdir("/")`, point stdin,
+/// stdout and stderr at `/dev/null`, and write the pid file (if any) with
+/// the final pid.
+///
+/// The original process waits until the daemon has written its pid file and
+/// exits 0 only then (so `start-stop-daemon` and init scripts find the pid
+/// file as soon as the command returns); if the daemon fails before that,
+/// the original process prints the error and exits 1. Returns only in the
+/// daemon process. Must be called before any thread exists.
+pub fn daemonize(pid_file: Option<&Path>) -> anyhow::Result<()> {
+    // Whatever is still buffered would otherwise be written by every
+    // process that inherits the buffer.
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+
+    let (status_read, status_write) = nix::unistd::pipe().context("cannot create a pipe")?;
+    match fork_process().context("cannot fork")? {
+        ForkResult::Parent { .. } => {
+            drop(status_write);
+            std::process::exit(wait_for_daemon(File::from(status_read)));
+        }
+        ForkResult::Child => {}
+    }
+    drop(status_read);
+    let mut status = File::from(status_write);
+
+    if let Err(err) = nix::unistd::setsid() {
+        report_and_exit(&mut status, &format!("setsid failed: {err}"));
+    }
+    match fork_process() {
+        Ok(ForkResult::Parent { .. }) => std::process::exit(0),
+        Ok(ForkResult::Child) => {}
+        Err(err) => report_and_exit(&mut status, &format!("second fork failed: {err}")),
+    }
+
+    let result = finish_detach(pid_file);
+    if let Err(err) = &result {
+        report_and_exit(&mut status, &format!("{err:#}"));
+    }
+    // Closing the pipe without a message tells the parent "success".
+    drop(status);
+    Ok(())
+}
+
+/// The daemon's part after the second fork.
+fn finish_detach(pid_file: Option<&Path>) -> anyhow::Result<()> {
+    nix::unistd::chdir("/").context("cannot chdir to /")?;
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("cannot open /dev/null")?;
+    nix::unistd::dup2_stdin(&null).context("cannot redirect stdin")?;
+    nix::unistd::dup2_stdout(&null).context("cannot redirect stdout")?;
+    nix::unistd::dup2_stderr(&null).context("cannot redirect stderr")?;
+    if let Some(path) = pid_file {
+        write_pid_file(path)?;
+    }
+    Ok(())
+}
+
+/// In the original process: read the daemon's report; empty = success.
+fn wait_for_daemon(status: File) -> i32 {
+    let mut message = String::new();
+    let read = status
+        .take(MAX_CHILD_ERROR as u64)
+        .read_to_string(&mut message);
+    match read {
+        Ok(_) if message.is_empty() => 0,
+        Ok(_) => {
+            eprintln!("meteord: cannot start in the background: {message}");
+            1
+        }
+        Err(err) => {
+            eprintln!("meteord: lost contact with the background process: {err}");
+            1
+        }
+    }
+}
+
+/// In a child: tell the waiting parent what went wrong, then exit 1.
+fn report_and_exit(status: &mut File, message: &str) -> ! {
+    let cut = message.len().min(MAX_CHILD_ERROR);
+    let cut = (0..=cut)
+        .rev()
+        .find(|&i| message.is_char_boundary(i))
+        .unwrap_or(0);
+    let _ = status.write_all(&message.as_bytes()[..cut]);
+    std::process::exit(1);
+}
+
+/// Write a pid file for the current process (`<pid>\n`). Written to a
+/// temporary file in the same directory and renamed into place, so a reader
+/// never sees a half-written pid.
+pub fn write_pid_file(path: &Path) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("pid file {} has no file name", path.display()))?;
+    let mut tmp_name = file_name.to_os_string();
+    tmp_name.push(format!(".{pid}.tmp"));
+    let tmp = path.with_file_name(tmp_name);
+    let write = || -> io::Result<()> {
+        let mut file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(PID_FILE_MODE)
+            .open(&tmp)?;
+        writeln!(file, "{pid}")?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|err| {
+        let _ = fs::remove_file(&tmp);
+        anyhow::anyhow!("cannot write pid file {}: {err}", path.display())
+    })
+}
+
+/// Remove the pid file if it still names this process (a newer instance
+/// may have replaced it). Errors are logged, never fatal.
+pub fn remove_pid_file(path: &Path) {
+    let ours = fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        == Some(std::process::id());
+    if !ours {
+        tracing::debug!(path = %path.display(), "pid file not ours or gone, left alone");
+        return;
+    }
+    if let Err(err) = fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %err, "cannot remove pid file");
+    }
+}
+
+/// The identity to switch to, resolved from names.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    user: Option<(String, Uid)>,
+    gid: Option<Gid>,
+}
+
+/// Resolve `user` and `group` names (or numeric ids) to ids. Without a
+/// group, the user's primary group is used.
+fn resolve_identity(user: Option<&str>, group: Option<&str>) -> anyhow::Result<Target> {
+    let user = match user {
+        None => None,
+        Some(name) => Some(lookup_user(name)?),
+    };
+    let gid = match group {
+        Some(name) => Some(lookup_group(name)?),
+        None => user.as_ref().map(|user| user.gid),
+    };
+    Ok(Target {
+        user: user.map(|user| (user.name, user.uid)),
+        gid,
+    })
+}
+
+fn lookup_user(name: &str) -> anyhow::Result<User> {
+    let found = match name.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(name),
+    };
+    match found {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => bail!("unknown user '{name}' (not in the user database)"),
+        Err(err) => bail!("cannot look up user '{name}': {err}"),
+    }
+}
+
+fn lookup_group(name: &str) -> anyhow::Result<Gid> {
+    let found = match name.parse::<u32>() {
+        Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+        Err(_) => Group::from_name(name),
+    };
+    match found {
+        Ok(Some(group)) => Ok(group.gid),
+        Ok(None) => bail!("unknown group '{name}' (not in the group database)"),
+        Err(err) => bail!("cannot look up group '{name}': {err}"),
+    }
+}
+
+/// When running as root and a user and/or group is given, switch to them:
+/// supplementary groups (the user's, via `initgroups`, or just the group),
+/// then the group id, then the user id — in that order, because after
+/// `setuid` the others are no longer allowed. Names are resolved first, so
+/// an unknown name is a clear error naming it, whether or not we are root.
+/// When not root there is nothing to switch (a warning is logged if the
+/// current identity differs from the requested one).
+pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Result<()> {
+    if user.is_none() && group.is_none() {
+        return Ok(());
+    }
+    let target = resolve_identity(user, group)?;
+    if !nix::unistd::geteuid().is_root() {
+        let wrong_user = target
+            .user
+            .as_ref()
+            .is_some_and(|(_, uid)| *uid != nix::unistd::geteuid());
+        let wrong_group = target.gid.is_some_and(|gid| gid != nix::unistd::getegid());
+        if wrong_user || wrong_group {
+            tracing::warn!(
+                user = user.unwrap_or(""),
+                group = group.unwrap_or(""),
+                "not started as root: keeping the current user and group"
+            );
+        }
+        return Ok(());
+    }
+    if let Some(gid) = target.gid {
+        match &target.user {
+            Some((name, _)) => {
+                let cname = CString::new(name.as_str())
+                    .with_context(|| format!("user name '{name}' contains a NUL byte"))?;
+                nix::unistd::initgroups(&cname, gid)
+                    .with_context(|| format!("cannot set the groups of user '{name}'"))?;
+            }
+            None => nix::unistd::setgroups(&[gid]).context("cannot set supplementary groups")?,
+        }
+        nix::unistd::setgid(gid).with_context(|| format!("cannot switch to group id {gid}"))?;
+    }
+    if let Some((name, uid)) = &target.user {
+        nix::unistd::setuid(*uid).with_context(|| format!("cannot switch to user '{name}'"))?;
+        // Belt and braces: if root could be regained, the drop did not work.
+        if !uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+            bail!("privileges were not dropped: could switch back to root after becoming '{name}'");
+        }
+    }
+    tracing::info!(
+        user = user.unwrap_or(""),
+        group = group.unwrap_or(""),
+        "dropped root privileges"
+    );
+    Ok(())
+}
+
+/// Send `state` to systemd; a no-op without `NOTIFY_SOCKET`. Failures are
+/// logged: readiness is best effort, the daemon works either way.
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(err) = sd_notify::notify(state) {
+        tracing::warn!(error = %err, "systemd notification failed");
+    }
+}
+
+/// Tell systemd the daemon is ready (call after the ports are bound and the
+/// runtime runs, and again after a reload completes), with a status line.
+pub fn notify_ready(status: &str) {
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(status),
+    ]);
+}
+
+/// Tell systemd a reload (SIGHUP) has begun; follow with [`notify_ready`]
+/// when it is done. Carries the monotonic timestamp `Type=notify-reload`
+/// requires.
+pub fn notify_reloading() {
+    match sd_notify::NotifyState::monotonic_usec_now() {
+        Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+        Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+    }
+}
+
+/// Tell systemd the daemon is shutting down.
+pub fn notify_stopping() {
+    notify(&[sd_notify::NotifyState::Stopping]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn temp_path(tag: &str) -> PathBuf {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("meteord-daemon-{tag}-{}-{n}", std::process::id()))
+    }
+
+    #[test]
+    fn pid_file_is_written_and_removed() {
+        let path = temp_path("pid");
+        write_pid_file(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        let mode = fs::metadata(&path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777 & !0o022,
+            PID_FILE_MODE & !0o022
+        );
+        // Overwriting a stale pid file works.
+        fs::write(&path, "999999\n").unwrap();
+        write_pid_file(&path).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        remove_pid_file(&path);
+        assert!(!path.exists());
+        // Removing a missing pid file is harmless.
+        remove_pid_file(&path);
+    }
+
+    #[test]
+    fn foreign_pid_file_is_left_alone() {
+        let path = temp_path("foreign");
+        fs::write(&path, "1\n").unwrap();
+        remove_pid_file(&path);
+        assert!(path.exists());
+        fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn pid_file_in_missing_directory_is_a_clear_error() {
+        let path = temp_path("nodir").join("meteord.pid");
+        let err = write_pid_file(&path).unwrap_err().to_string();
+        assert!(err.contains("cannot write pid file"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn fd_limit_is_raised_to_the_hard_limit() {
+        let soft = raise_fd_limit();
+        let (now_soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(soft, now_soft);
+        if hard != nix::sys::resource::RLIM_INFINITY {
+            assert_eq!(now_soft, hard);
+        }
+        // Idempotent.
+        assert_eq!(raise_fd_limit(), soft);
+    }
+
+    #[test]
+    fn no_user_and_no_group_is_a_no_op() {
+        let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+        drop_privileges(None, None).unwrap();
+        assert_eq!((nix::unistd::getuid(), nix::unistd::getgid()), (uid, gid));
+    }
+
+    #[test]
+    fn unknown_user_and_group_are_named_in_the_error() {
+        let err = drop_privileges(Some("no-such-user-meteord-test"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown user 'no-such-user-meteord-test'"),
+            "{err}"
+        );
+        let err = drop_privileges(None, Some("no-such-group-meteord-test"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown group 'no-such-group-meteord-test'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_and_numbers_resolve() {
+        let root = resolve_identity(Some("root"), None).unwrap();
+        assert_eq!(root.user, Some(("root".to_owned(), Uid::from_raw(0))));
+        assert_eq!(root.gid, Some(Gid::from_raw(0)));
+        let by_number = resolve_identity(Some("0"), Some("0")).unwrap();
+        assert_eq!(by_number.gid, Some(Gid::from_raw(0)));
+        let group_only = resolve_identity(None, Some("root")).unwrap();
+        assert_eq!(group_only.user, None);
+        assert_eq!(group_only.gid, Some(Gid::from_raw(0)));
+    }
+
+    #[test]
+    fn switching_to_the_current_identity_keeps_it() {
+        // As root this switches to root (a no-op); otherwise nothing happens.
+        let me = nix::unistd::geteuid().as_raw().to_string();
+        drop_privileges(Some(&me), None).unwrap();
+        assert_eq!(nix::unistd::geteuid().as_raw().to_string(), me);
+    }
+}
