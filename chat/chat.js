@@ -1,0 +1,247 @@
+/*
+ * chat.js — the chat page: subscribes to channel "chat" through meteor.js
+ * (loaded from meteord) and posts messages to fcgi-chat with fetch().
+ *
+ * Received text is HTML produced by fcgi-chat,
+ *   <strong>USER HH:MM:SS</strong> MESSAGE
+ * with every special and non-ASCII character as a numeric character
+ * reference. It is parsed in an inert DOMParser document (no script runs,
+ * nothing loads there) and only its text is copied into the page with
+ * textContent: no received markup ever reaches the live document.
+ *
+ * URL query (for tests and the curious): ?mode=stream|longpoll|smartpoll|
+ * simplepoll, &transport=iframe, &pollfreq= &minpollfreq= &maxpollfreq= (ms),
+ * &debug=1.
+ */
+(function () {
+  'use strict';
+
+  /* How many old messages a fresh page shows. */
+  var BACKTRACK = 10;
+  /* Retry delays for loading meteor.js (meteord down at page load). */
+  var SCRIPT_RETRY_MIN = 1000;
+  var SCRIPT_RETRY_MAX = 15000;
+  /* After the server ended the stream (eof: shutdown or restart), wait this
+   * long (+ jitter) before connecting again. */
+  var EOF_RECONNECT_DELAY = 1500;
+  /* Keep the view pinned to the newest message if the reader is this close
+   * (px) to the bottom; otherwise leave their scroll position alone. */
+  var STICKY_SCROLL_PX = 48;
+  /* Smart/simple poll defaults for a chat: faster than meteor.js' generic
+   * 2 s .. 60 s so a quiet room still answers within a few seconds. */
+  var CHAT_MIN_POLL = 1000;
+  var CHAT_MAX_POLL = 8000;
+  var CHANNEL = 'chat';
+  var NAME_KEY = 'chat.user';
+
+  var config = window.CHAT_CONFIG || {};
+  var params = new URLSearchParams(location.search);
+  var wantedMode = params.get('mode') || 'stream';
+
+  var $ = function (id) { return document.getElementById(id); };
+  var list = $('messages');
+  var logBox = $('log');
+  var statusBox = $('status');
+  var statusText = $('status-text');
+  var form = $('composer');
+  var userInput = $('user');
+  var messageInput = $('message');
+  var sendButton = $('send');
+  var errorBox = $('error');
+
+  var everLive = false;
+  var scriptFailures = 0;
+
+  /* ---------------- connection status ---------------- */
+
+  var LABELS = {
+    connecting: 'connecting',
+    live: 'live',
+    polling: 'polling',
+    reconnecting: 'reconnecting',
+    offline: 'offline — retrying'
+  };
+
+  function showState(state) {
+    statusBox.setAttribute('data-state', state);
+    statusText.textContent = LABELS[state] || state;
+  }
+
+  function onStatus(code) {
+    if (code === 5) {
+      everLive = true;
+      showState(window.Meteor.mode === 'stream' ? 'live' : 'polling');
+    } else if (code === 6) {
+      showState('reconnecting');
+    } else {
+      showState(everLive ? 'reconnecting' : 'connecting');
+    }
+  }
+
+  /* ---------------- rendering ---------------- */
+
+  var parser = new DOMParser();
+
+  /* Split "<strong>USER HH:MM:SS</strong> MESSAGE" into plain strings. */
+  function parseMessage(html) {
+    var doc = parser.parseFromString('<!DOCTYPE html><body>' + html, 'text/html');
+    var body = doc.body;
+    var head = body.firstElementChild;
+    if (head && head.tagName === 'STRONG' && body.firstChild === head) {
+      var meta = head.textContent;
+      body.removeChild(head);
+      var m = /^(.*)\s+(\d{1,2}:\d{2}(?::\d{2})?)$/.exec(meta);
+      return {
+        user: m ? m[1] : meta,
+        time: m ? m[2] : '',
+        text: body.textContent.replace(/^ /, '')
+      };
+    }
+    return { user: '', time: '', text: body.textContent };
+  }
+
+  /* A stable colour per user name, so a conversation is easy to follow. */
+  function hue(name) {
+    var h = 0;
+    for (var i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) % 360;
+    return h;
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function addMessage(html, id) {
+    var msg = parseMessage(String(html));
+    var atBottom = logBox.scrollHeight - logBox.scrollTop - logBox.clientHeight < STICKY_SCROLL_PX;
+
+    var li = el('li', 'msg');
+    li.setAttribute('data-id', String(id));
+    if (msg.user) {
+      var meta = el('div', 'meta');
+      var who = el('span', 'user', msg.user);
+      who.style.setProperty('--hue', String(hue(msg.user)));
+      meta.appendChild(who);
+      if (msg.time) {
+        var t = el('time', 'time', msg.time);
+        meta.appendChild(t);
+      }
+      li.appendChild(meta);
+      if (msg.user === currentUser()) li.classList.add('mine');
+    }
+    li.appendChild(el('div', 'text', msg.text));
+    list.appendChild(li);
+    $('empty').hidden = true;
+
+    if (atBottom || li.classList.contains('mine')) logBox.scrollTop = logBox.scrollHeight;
+  }
+
+  /* ---------------- sending ---------------- */
+
+  function currentUser() {
+    return userInput.value.trim() || 'Guest';
+  }
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  function send(ev) {
+    ev.preventDefault();
+    var message = messageInput.value;
+    if (message.trim() === '') { messageInput.focus(); return; }
+    var user = userInput.value.trim();
+    try { window.localStorage.setItem(NAME_KEY, user); } catch (e) { /* private mode */ }
+
+    sendButton.disabled = true;
+    showError('');
+    var body = new URLSearchParams();
+    body.set('user', user);
+    body.set('message', message);
+    fetch(config.postUrl || 'chat.php', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded;charset=UTF-8' },
+      body: body.toString()
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = JSON.parse(text); } catch (e) { /* not JSON */ }
+        if (res.ok && data && data.ok) {
+          if (messageInput.value === message) messageInput.value = '';
+          return;
+        }
+        var reason = data && data.error ? data.error : 'HTTP ' + res.status + (res.statusText ? ' ' + res.statusText : '');
+        showError('Not sent: ' + reason);
+      });
+    }, function () {
+      showError('Not sent: the chat server cannot be reached');
+    }).then(function () {
+      sendButton.disabled = false;
+      messageInput.focus();
+    });
+  }
+
+  /* ---------------- connecting ---------------- */
+
+  function pushBase() {
+    var base = config.pushBase || (location.protocol + '//data.' + location.hostname);
+    return String(base).replace(/\/+$/, '');
+  }
+
+  function numberParam(name, fallback) {
+    var v = Number(params.get(name));
+    return params.has(name) && v > 0 ? v : fallback;
+  }
+
+  function startMeteor() {
+    var M = window.Meteor;
+    var base = new URL(pushBase(), location.href);
+    M.host = base.hostname;
+    M.port = base.port || (base.protocol === 'https:' ? 443 : 80);
+    M.mode = wantedMode;
+    M.debugmode = params.get('debug') === '1';
+    if (params.get('transport') === 'iframe') M.streamtransport = 'iframe';
+    M.minpollfreq = numberParam('minpollfreq', CHAT_MIN_POLL);
+    M.maxpollfreq = numberParam('maxpollfreq', CHAT_MAX_POLL);
+    M.pollfreq = numberParam('pollfreq', M.minpollfreq);
+
+    M.registerEventCallback('process', addMessage);
+    M.registerEventCallback('statuschanged', onStatus);
+    M.registerEventCallback('changemode', function () { onStatus(M.status); });
+    M.registerEventCallback('eof', function () {
+      // The server closed our stream on purpose (restart or shutdown). Come
+      // back after a pause: the resume markers make sure nothing is missed.
+      setTimeout(function () { M.connect(); },
+        EOF_RECONNECT_DELAY + Math.round(Math.random() * EOF_RECONNECT_DELAY));
+    });
+    M.joinChannel(CHANNEL, BACKTRACK);
+    M.connect();
+  }
+
+  function loadMeteor() {
+    var s = document.createElement('script');
+    s.src = pushBase() + '/meteor.js';
+    s.onload = function () {
+      if (window.Meteor && window.Meteor.joinChannel) startMeteor();
+      else retry();
+    };
+    s.onerror = retry;
+    function retry() {
+      if (s.parentNode) s.parentNode.removeChild(s);
+      scriptFailures++;
+      showState('offline');
+      var delay = Math.min(SCRIPT_RETRY_MAX, SCRIPT_RETRY_MIN * Math.pow(2, scriptFailures - 1));
+      setTimeout(loadMeteor, delay);
+    }
+    document.head.appendChild(s);
+  }
+
+  try { userInput.value = window.localStorage.getItem(NAME_KEY) || ''; } catch (e) { /* private mode */ }
+  form.addEventListener('submit', send);
+  showState('connecting');
+  loadMeteor();
+})();
