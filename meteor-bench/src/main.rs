@@ -1,1 +1,96 @@
-fn main() {}
+//! `meteor-bench`: a load generator for Meteor-protocol push servers
+//! (meteord, the Perl original) and for Nchan, like `redis-benchmark` is to
+//! Redis. See BENCHMARKS.md for the scenarios and how to run them.
+//!
+//! Module map:
+//! - [`cli`]: command line, scenario defaults, validation (loopback only);
+//! - [`coordinator`]: the run's phases, /proc sampling, the JSON report;
+//! - [`worker`]: subscriber processes (`--worker`), stream parsing;
+//! - [`publisher`]: ADDMESSAGE over the controller, or Nchan HTTP POST;
+//! - [`payload`]: the timestamped, sequenced message body and its scanner;
+//! - [`procstat`]: RSS and CPU seconds from /proc.
+//!
+//! `main` is synchronous: it parses and validates the command line, then
+//! builds a current-thread runtime (the generator shares two cores with
+//! the server under test, so one thread per process is the budget).
+
+mod cli;
+mod coordinator;
+mod payload;
+mod procstat;
+mod publisher;
+mod worker;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Exit status when the run finished but found loss, failures or errors.
+const EXIT_RUN_FAILED: u8 = 2;
+/// Exit status for bad arguments or a run that could not be carried out.
+const EXIT_ERROR: u8 = 1;
+
+/// Raises the soft open-files limit to the hard limit and returns it.
+pub fn raise_fd_limit() -> anyhow::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit(RLIMIT_NOFILE)")?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            .context("raising RLIMIT_NOFILE to the hard limit")?;
+    }
+    Ok(hard)
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--worker") {
+        return match worker::main() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("meteor-bench worker: {e:#}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
+    let args = cli::Args::parse();
+    let json_out = args.json_out.clone();
+    let settings = match cli::Settings::from_args(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("meteor-bench: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match run(settings, json_out) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_RUN_FAILED),
+        Err(e) => {
+            eprintln!("meteor-bench: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(settings: cli::Settings, json_out: Option<std::path::PathBuf>) -> anyhow::Result<bool> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    let local = tokio::task::LocalSet::new();
+    let report = local.block_on(&rt, coordinator::run(settings))?;
+    let line = serde_json::to_string(&report)?;
+    eprint!("{}", coordinator::summary(&report));
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    if let Some(path) = json_out {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report.ok)
+}

@@ -1,0 +1,347 @@
+//! Command line, scenario defaults and validation: turns what the user typed
+//! into a checked [`Settings`] (loopback targets only, every run bounded).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// Upper bound on subscribers in one run: 64 worker processes of ~19,900.
+const MAX_SUBSCRIBERS: usize = 1_000_000;
+/// Upper bound on one run's publish phase; a full run is minutes, not hours.
+const MAX_DURATION_S: f64 = 3600.0;
+/// Upper bound on the publish rate (messages per second).
+const MAX_RATE: f64 = 1_000_000.0;
+/// Upper bound on a message body; Meteor controller lines are not meant
+/// for megabytes.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Upper bound on worker processes.
+pub const MAX_WORKERS: usize = 64;
+
+/// Named workloads from issue 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Hold N subscribers and publish nothing: memory per subscriber.
+    Idle,
+    /// 1 channel, N subscribers, 2 msg/s of 400 bytes.
+    Fanout,
+    /// N subscribers over N/10 channels, 200 msg/s.
+    ManyChannels,
+    /// 1 channel, 1,000 subscribers, publish as fast as acknowledged.
+    MaxThroughput,
+    /// Publish steadily; halfway, every subscriber reconnects at once
+    /// resuming from its last id; nothing may be lost.
+    Storm,
+}
+
+/// How subscribers talk to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Meteor `xhrinteractive` streaming.
+    Xhrinteractive,
+    /// Meteor `iframe` streaming.
+    Iframe,
+    /// Meteor `longpoll`: re-polls with `.r<last id + 1>` after each answer.
+    Longpoll,
+    /// Nchan EventSource subscriber (resume with `Last-Event-ID`).
+    NchanEventsource,
+    /// Nchan http-chunked subscriber (no resume).
+    NchanChunked,
+}
+
+impl Mode {
+    pub fn is_nchan(self) -> bool {
+        matches!(self, Mode::NchanEventsource | Mode::NchanChunked)
+    }
+
+    /// The mode word in a Meteor subscriber URL.
+    pub fn meteor_word(self) -> &'static str {
+        match self {
+            Mode::Xhrinteractive => "xhrinteractive",
+            Mode::Iframe => "iframe",
+            Mode::Longpoll => "longpoll",
+            Mode::NchanEventsource | Mode::NchanChunked => "",
+        }
+    }
+}
+
+/// Load generator for Meteor-protocol push servers (meteord, the Perl
+/// original) and Nchan. Targets 127.0.0.0/8 only. Prints one JSON line per
+/// run on stdout and a readable summary on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "meteor-bench", version)]
+pub struct Args {
+    /// Workload to run.
+    #[arg(long, short = 's', value_enum)]
+    pub scenario: Scenario,
+    /// Subscriber (HTTP) address of the server.
+    #[arg(long, default_value = "127.0.0.1:4670")]
+    pub target: SocketAddr,
+    /// Meteor controller address (ADDMESSAGE); for Nchan modes the publisher
+    /// is an HTTP POST to --target instead.
+    #[arg(long, default_value = "127.0.0.1:4671")]
+    pub controller: SocketAddr,
+    /// Subscriber transport.
+    #[arg(long, value_enum, default_value = "xhrinteractive")]
+    pub mode: Mode,
+    /// Subscribers (N). Scenario default if omitted.
+    #[arg(long, short = 'n')]
+    pub subscribers: Option<usize>,
+    /// Channels (C); subscriber i joins channel i mod C.
+    #[arg(long, short = 'c')]
+    pub channels: Option<usize>,
+    /// Messages per second over all channels (R); 0 = as fast as
+    /// acknowledgements come back (pipelined window).
+    #[arg(long, short = 'r')]
+    pub rate: Option<f64>,
+    /// Message body size in bytes (B), at least 40.
+    #[arg(long, short = 'b')]
+    pub bytes: Option<usize>,
+    /// Length of the publish (or hold) phase in seconds.
+    #[arg(long, short = 'd')]
+    pub duration: Option<f64>,
+    /// Pid of the server process to sample (RSS, CPU seconds) from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Also write the JSON line to this file.
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
+    /// Worker processes for the subscribers (raised when one process's fd
+    /// limit is not enough).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// New subscriber connections per second, over all workers (ramp).
+    #[arg(long, default_value_t = 50_000.0)]
+    pub connect_rate: f64,
+    /// Connections being set up at once per worker.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// Unacknowledged publishes in flight.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// Loopback source addresses to spread subscribers over (127.0.1.1, …).
+    #[arg(long, default_value_t = 16)]
+    pub source_ips: usize,
+    /// Wait after the last publish before counting losses, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub drain_ms: u64,
+    /// Settle time after all subscribers connected, before sampling memory.
+    #[arg(long, default_value_t = 1000)]
+    pub settle_ms: u64,
+    /// Read buffer per subscriber in bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub read_buf: usize,
+    /// Meteor SubscriberDynamicPageAddress.
+    #[arg(long, default_value = "/push")]
+    pub push_prefix: String,
+    /// Nchan subscriber location prefix (channel id appended).
+    #[arg(long, default_value = "/sub/")]
+    pub nchan_sub: String,
+    /// Nchan publisher location prefix (channel id appended).
+    #[arg(long, default_value = "/pub/")]
+    pub nchan_pub: String,
+    /// Free-form label copied into the JSON (e.g. "meteord" or "nchan").
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// Validated settings of one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub scenario: Scenario,
+    pub label: String,
+    pub target: SocketAddr,
+    pub controller: SocketAddr,
+    pub mode: Mode,
+    pub subscribers: usize,
+    pub channels: usize,
+    pub rate: f64,
+    pub bytes: usize,
+    pub duration: Duration,
+    pub server_pid: Option<u32>,
+    pub workers: usize,
+    pub connect_rate: f64,
+    pub connect_concurrency: usize,
+    pub window: usize,
+    pub source_ips: usize,
+    pub drain: Duration,
+    pub settle: Duration,
+    pub read_buf: usize,
+    pub push_prefix: String,
+    pub nchan_sub: String,
+    pub nchan_pub: String,
+    /// Makes channel names and host ids unique to this run, so history
+    /// left by an earlier run is never mistaken for this run's messages.
+    pub run_tag: String,
+}
+
+fn is_loopback(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback(),
+    }
+}
+
+impl Settings {
+    /// Applies scenario defaults and checks every bound.
+    pub fn from_args(a: Args) -> anyhow::Result<Self> {
+        for (what, addr) in [("--target", a.target), ("--controller", a.controller)] {
+            if !is_loopback(&addr) {
+                bail!(
+                    "{what} {addr} is not a loopback address; meteor-bench only targets 127.0.0.0/8 or ::1"
+                );
+            }
+        }
+        let n = a.subscribers.unwrap_or(match a.scenario {
+            Scenario::ManyChannels => 5_000,
+            _ => 1_000,
+        });
+        let c = a.channels.unwrap_or(match a.scenario {
+            Scenario::ManyChannels => (n / 10).max(1),
+            Scenario::Storm => 10.min(n.max(1)),
+            _ => 1,
+        });
+        let rate = a.rate.unwrap_or(match a.scenario {
+            Scenario::Idle => 0.0,
+            Scenario::Fanout => 2.0,
+            Scenario::ManyChannels => 200.0,
+            Scenario::MaxThroughput => 0.0,
+            Scenario::Storm => 50.0,
+        });
+        let bytes = a.bytes.unwrap_or(400);
+        let duration = a.duration.unwrap_or(match a.scenario {
+            Scenario::Idle => 5.0,
+            Scenario::MaxThroughput => 10.0,
+            _ => 20.0,
+        });
+        if n == 0 || n > MAX_SUBSCRIBERS {
+            bail!("--subscribers must be 1..={MAX_SUBSCRIBERS}, got {n}");
+        }
+        if c == 0 || c > n {
+            bail!("--channels must be 1..=subscribers ({n}), got {c}");
+        }
+        if !(0.0..=MAX_RATE).contains(&rate) {
+            bail!("--rate must be 0..={MAX_RATE}, got {rate}");
+        }
+        if !(40..=MAX_MESSAGE_BYTES).contains(&bytes) {
+            bail!("--bytes must be 40..={MAX_MESSAGE_BYTES}, got {bytes}");
+        }
+        if !(duration > 0.0 && duration <= MAX_DURATION_S) {
+            bail!("--duration must be in (0, {MAX_DURATION_S}] seconds, got {duration}");
+        }
+        if a.scenario == Scenario::Storm && a.mode == Mode::NchanChunked {
+            bail!(
+                "storm needs a resumable transport; nchan-chunked has no ids (use nchan-eventsource)"
+            );
+        }
+        if a.scenario == Scenario::Storm && a.mode == Mode::Longpoll {
+            bail!(
+                "storm reconnects streaming subscribers; longpoll already reconnects after every message"
+            );
+        }
+        if a.workers == 0 || a.workers > MAX_WORKERS {
+            bail!("--workers must be 1..={MAX_WORKERS}");
+        }
+        if a.connect_rate.is_nan()
+            || a.connect_rate < 1.0
+            || a.connect_concurrency == 0
+            || a.window == 0
+        {
+            bail!("--connect-rate, --connect-concurrency and --window must be positive");
+        }
+        if a.source_ips == 0 || a.source_ips > 250 * 250 {
+            bail!("--source-ips must be 1..=62500");
+        }
+        if a.read_buf < 1024 {
+            bail!("--read-buf must be at least 1024");
+        }
+        if !a.push_prefix.starts_with('/')
+            || !a.nchan_sub.starts_with('/')
+            || !a.nchan_pub.starts_with('/')
+        {
+            bail!("--push-prefix, --nchan-sub and --nchan-pub must start with '/'");
+        }
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("system clock before 1970")?;
+        let run_tag = format!(
+            "{:x}{:x}",
+            since_epoch.as_secs() % 0x10_0000,
+            std::process::id()
+        );
+        Ok(Settings {
+            scenario: a.scenario,
+            label: a.label,
+            target: a.target,
+            controller: a.controller,
+            mode: a.mode,
+            subscribers: n,
+            channels: c,
+            rate,
+            bytes,
+            duration: Duration::from_secs_f64(duration),
+            server_pid: a.server_pid,
+            workers: a.workers,
+            connect_rate: a.connect_rate,
+            connect_concurrency: a.connect_concurrency,
+            window: a.window,
+            source_ips: a.source_ips,
+            drain: Duration::from_millis(a.drain_ms),
+            settle: Duration::from_millis(a.settle_ms),
+            read_buf: a.read_buf,
+            push_prefix: a.push_prefix,
+            nchan_sub: a.nchan_sub,
+            nchan_pub: a.nchan_pub,
+            run_tag,
+        })
+    }
+
+    /// Name of channel `k` in this run.
+    pub fn channel_name(&self, k: usize) -> String {
+        format!("b{}c{k}", self.run_tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> anyhow::Result<Settings> {
+        let mut argv = vec!["meteor-bench"];
+        argv.extend_from_slice(extra);
+        Settings::from_args(Args::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn scenario_defaults() {
+        let s = parse(&["-s", "many-channels"]).unwrap();
+        assert_eq!((s.subscribers, s.channels, s.rate), (5000, 500, 200.0));
+        let s = parse(&["-s", "fanout", "-n", "50"]).unwrap();
+        assert_eq!(
+            (s.subscribers, s.channels, s.rate, s.bytes),
+            (50, 1, 2.0, 400)
+        );
+    }
+
+    #[test]
+    fn refuses_non_loopback_targets() {
+        let err = parse(&["-s", "idle", "--target", "10.0.0.1:80"]).unwrap_err();
+        assert!(err.to_string().contains("loopback"));
+        assert!(parse(&["-s", "idle", "--controller", "192.168.1.1:4671"]).is_err());
+        assert!(parse(&["-s", "idle", "--target", "127.9.9.9:80"]).is_ok());
+    }
+
+    #[test]
+    fn refuses_unbounded_runs() {
+        assert!(parse(&["-s", "idle", "-d", "0"]).is_err());
+        assert!(parse(&["-s", "idle", "-d", "99999"]).is_err());
+        assert!(parse(&["-s", "idle", "-n", "0"]).is_err());
+        assert!(parse(&["-s", "fanout", "-n", "5", "-c", "6"]).is_err());
+        assert!(parse(&["-s", "storm", "--mode", "longpoll"]).is_err());
+    }
+}
