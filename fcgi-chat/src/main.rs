@@ -1,1 +1,155 @@
-fn main() {}
+//! fcgi-chat binary: parse and validate the command line, set up logging,
+//! bind (or adopt) the listening socket, and only then build the tokio
+//! runtime and serve until SIGTERM/SIGINT. Exit 64 on bad configuration.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use fcgi_chat::cli::{Cli, Mode};
+use fcgi_chat::controller::Controller;
+use fcgi_chat::devhttp::{self, DevHttp};
+use fcgi_chat::fastcgi::{self, StdListener};
+use fcgi_chat::handler::App;
+use tracing_subscriber::EnvFilter;
+
+/// sysexits EX_USAGE: bad command line or configuration.
+const EXIT_CONFIG: u8 = 64;
+/// Runtime failure after start-up.
+const EXIT_FAILURE: u8 = 1;
+
+/// Front end, bound before the runtime exists.
+enum Bound {
+    FastCgi(StdListener),
+    Http(std::net::TcpListener, DevHttp),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // stderr is what mod_fcgid copies into Apache's error log; no colours.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let settings = match cli.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("configuration error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let app = Arc::new(App::new(
+        settings.chat.clone(),
+        Controller::new(settings.controller.clone(), settings.timeout),
+    ));
+
+    let bound = match bind(settings.mode, app.clone()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    tracing::info!(
+        controller = %settings.controller,
+        channel = %settings.chat.channel,
+        "fcgi-chat {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    match runtime.block_on(run(bound, app)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn bind(mode: Mode, app: Arc<App>) -> anyhow::Result<Bound> {
+    match mode {
+        Mode::Inherited => match fastcgi::adopt_stdin_listener()? {
+            Some(l) => Ok(Bound::FastCgi(l)),
+            None => anyhow::bail!(
+                "fd 0 is not a listening socket: run under a FastCGI spawner (Apache \
+                 mod_fcgid, spawn-fcgi) or pass --listen HOST:PORT|unix:/path or --http HOST:PORT \
+                 (see --help)"
+            ),
+        },
+        Mode::Listen(addr, perms) => Ok(Bound::FastCgi(fastcgi::bind(&addr, perms)?)),
+        Mode::Http {
+            addr,
+            root,
+            push_url,
+        } => {
+            use anyhow::Context as _;
+            let l =
+                std::net::TcpListener::bind(&addr).with_context(|| format!("binding {addr}"))?;
+            if !root.join("index.html").is_file() {
+                tracing::warn!("{} has no index.html", root.display());
+            }
+            Ok(Bound::Http(
+                l,
+                DevHttp {
+                    root,
+                    push_url,
+                    app,
+                },
+            ))
+        }
+    }
+}
+
+async fn run(bound: Bound, app: Arc<App>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = async {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    };
+    match bound {
+        Bound::FastCgi(listener) => {
+            let cleanup = listener.cleanup_path().map(ToOwned::to_owned);
+            let result = tokio::select! {
+                r = fastcgi::serve(listener, app) => r,
+                why = stop => {
+                    tracing::info!("{why}: shutting down");
+                    Ok(())
+                }
+            };
+            if let Some(path) = cleanup {
+                let _ = std::fs::remove_file(path);
+            }
+            result
+        }
+        Bound::Http(listener, dev) => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tracing::info!("dev HTTP server on http://{}/", listener.local_addr()?);
+            tokio::select! {
+                () = devhttp::serve(listener, Arc::new(dev)) => Ok(()),
+                why = stop => {
+                    tracing::info!("{why}: shutting down");
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The one request handler both front ends (FastCGI and dev HTTP) call:
+//! validate → escape and format → send to meteord → JSON answer. Owns the
+//! response shape: status, JSON body, and the fixed headers.
+
+use jiff::{Timestamp, tz::TimeZone};
+
+use crate::controller::Controller;
+use crate::form::{self, Limits};
+use crate::line;
+
+/// Content type of every answer.
+pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// Settings the handler needs besides the controller.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Channel the messages go to (validated with [`line::validate_channel`]).
+    pub channel: String,
+    /// Zone for the `HH:MM:SS` stamp.
+    pub time_zone: TimeZone,
+    /// Field limits.
+    pub limits: Limits,
+}
+
+/// Shared state of a running responder.
+#[derive(Debug)]
+pub struct App {
+    config: ChatConfig,
+    controller: Controller,
+}
+
+/// What to send back; the front end renders it as HTTP or a FastCGI
+/// `Status:` header block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// Whether to add `Allow: POST` (405 answers).
+    pub allow_post: bool,
+    /// JSON body, one line.
+    pub body: String,
+}
+
+impl Response {
+    fn ok(id: u64) -> Self {
+        Self {
+            status: 200,
+            allow_post: false,
+            // Written by hand to keep the documented key order.
+            body: format!(r#"{{"ok":true,"id":{id}}}"#),
+        }
+    }
+
+    /// An error answer `{"ok":false,"error":reason}`.
+    pub fn error(status: u16, reason: &str) -> Self {
+        Self {
+            status,
+            allow_post: status == 405,
+            body: format!(
+                r#"{{"ok":false,"error":{}}}"#,
+                serde_json::Value::String(reason.to_string())
+            ),
+        }
+    }
+
+    /// Header lines (without the status line), each ending in CRLF.
+    pub fn header_block(&self) -> String {
+        let mut h = format!(
+            "Content-Type: {CONTENT_TYPE}\r\nCache-Control: no-store\r\nContent-Length: {}\r\n",
+            self.body.len()
+        );
+        if self.allow_post {
+            h.push_str("Allow: POST\r\n");
+        }
+        h
+    }
+}
+
+/// Standard reason phrase for the statuses this crate produces.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+impl App {
+    /// Builds the shared state.
+    pub fn new(config: ChatConfig, controller: Controller) -> Self {
+        Self { config, controller }
+    }
+
+    /// The configured limits (front ends size their body caps from them).
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// Handles one chat request.
+    pub async fn handle(&self, method: &str, content_type: Option<&str>, body: &[u8]) -> Response {
+        let msg = match form::validate(method, content_type, body, &self.config.limits) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::info!(status = e.status(), "rejected: {e}");
+                return Response::error(e.status(), &e.to_string());
+            }
+        };
+        let text = line::chat_text(&msg, Timestamp::now(), &self.config.time_zone);
+        let cmd = line::addmessage_line(&self.config.channel, &text);
+        match self.controller.send(&cmd).await {
+            Ok(id) => {
+                tracing::debug!(id, channel = %self.config.channel, text = %text, "published");
+                Response::ok(id)
+            }
+            Err(e) => {
+                tracing::error!(controller = %self.controller.addr(), status = e.status(), "{e}");
+                Response::error(e.status(), &e.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_and_error_bodies() {
+        let ok = Response::ok(7);
+        assert_eq!(ok.body, r#"{"ok":true,"id":7}"#);
+        let e = Response::error(405, "method GET not allowed, use POST");
+        assert_eq!(
+            e.body,
+            r#"{"ok":false,"error":"method GET not allowed, use POST"}"#
+        );
+        assert!(e.header_block().contains("Allow: POST\r\n"));
+        assert!(!ok.header_block().contains("Allow"));
+        assert!(ok.header_block().contains("Cache-Control: no-store\r\n"));
+        assert!(ok.header_block().contains("Content-Length: 18\r\n"));
+    }
+
+    #[tokio::test]
+    async fn rejected_input_never_reaches_the_controller() {
+        // Port 9 (discard) on loopback is not listened on here; but a
+        // rejected request must fail before any connect is attempted.
+        let app = App::new(
+            ChatConfig {
+                channel: "chat".into(),
+                time_zone: TimeZone::UTC,
+                limits: Limits::default(),
+            },
+            Controller::new("127.0.0.1:9", std::time::Duration::from_millis(100)),
+        );
+        let r = app
+            .handle(
+                "POST",
+                Some("application/x-www-form-urlencoded"),
+                b"message=",
+            )
+            .await;
+        assert_eq!(r.status, 400);
+        let r = app.handle("GET", None, b"").await;
+        assert_eq!(r.status, 405);
+        let r = app
+            .handle(
+                "POST",
+                Some("application/x-www-form-urlencoded"),
+                b"message=hi",
+            )
+            .await;
+        assert_eq!(r.status, 503, "{r:?}");
+    }
+}
