@@ -17,6 +17,7 @@
 //! - [`document`]: static files from `SubscriberDocumentRoot`.
 //! - [`udp`]: UDP publish.
 //! - [`stats`]: counters behind SHOWSTATS; [`registry`]: live connections.
+//! - [`state`]: the shared state every task holds.
 //! - [`server`]: accept loops, connection limit, shutdown and reload.
 //! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
 
@@ -30,6 +31,7 @@ pub mod ids;
 pub mod log;
 pub mod registry;
 pub mod server;
+pub mod state;
 pub mod stats;
 pub mod subscriber;
 pub mod template;

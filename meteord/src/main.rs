@@ -1,1 +1,149 @@
-fn main() {}
+//! `meteord`: a synchronous `main` that reads the configuration, binds the
+//! ports, detaches and drops privileges, and only then builds the tokio
+//! runtime — a runtime created before `fork()` is dead in the child, and
+//! privileged ports must be bound while still root.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use meteord::config::{self, CommandLine, Config, Invocation};
+use meteord::ids::Ids;
+use meteord::log::LogHandle;
+use meteord::server::{self, Control, Listeners};
+use meteord::state::State;
+use meteord::{daemon, log};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// Exit status for a bad command line or configuration (EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match CommandLine::parse(std::env::args().skip(1)) {
+        Ok(Invocation::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Run(cli)) => cli,
+        Err(e) => {
+            eprintln!("meteord: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let config = match config::load(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("meteord: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match start(cli, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("meteord: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
+    let fd_limit = daemon::raise_fd_limit();
+    let listeners = Listeners::bind(&config)?;
+    let under_systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
+    let detach = !(config.foreground || config.debug > 0 || under_systemd);
+    if detach {
+        daemon::daemonize(config.pid_file.as_deref())?;
+    }
+    daemon::drop_privileges(config.user.as_deref(), config.group.as_deref())?;
+    let log = log::init(&config)?;
+    let ids = Ids::open(config.state_file.as_deref()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the message-id state file {}: {e}",
+            config
+                .state_file
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string())
+        )
+    })?;
+    tracing::info!(
+        version = meteord::SERVER_NAME,
+        config = %config.source.as_deref().map_or("built-in".into(), |p| p.display().to_string()),
+        fd_limit,
+        first_id = ids.peek(),
+        "meteord starting"
+    );
+    let pid_file = config.pid_file.clone().filter(|_| detach);
+    let state = Arc::new(State::new(config, ids));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("meteord")
+        .build()?;
+    let result = runtime.block_on(async move {
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(forward_signals(tx, cli, log));
+        daemon::notify_ready("serving");
+        server::run(listeners, state, rx).await
+    });
+    if let Some(path) = pid_file {
+        daemon::remove_pid_file(&path);
+    }
+    result?;
+    Ok(())
+}
+
+/// Turn signals into [`Control`] messages. SIGHUP re-reads the configuration
+/// here, so a bad file is reported and the running one kept.
+async fn forward_signals(tx: mpsc::Sender<Control>, cli: CommandLine, log: LogHandle) {
+    let streams = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    let (Ok(mut hup), Ok(mut usr1), Ok(mut usr2), Ok(mut term), Ok(mut int)) = streams else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let mut stopping = false;
+    loop {
+        let message = tokio::select! {
+            _ = hup.recv() => {
+                daemon::notify_reloading();
+                let message = match config::load(&cli) {
+                    Ok(config) => {
+                        if let Err(e) = log.reopen(&config) {
+                            tracing::error!(error = %e, "cannot reopen the log");
+                        }
+                        Some(Control::Reload(Box::new(config)))
+                    }
+                    Err(e) => {
+                        tracing::error!("reload refused, keeping the running configuration: {e}");
+                        None
+                    }
+                };
+                daemon::notify_ready("serving");
+                message
+            }
+            _ = usr1.recv() => Some(Control::ClearChannels),
+            _ = usr2.recv() => Some(Control::ClearDocuments),
+            _ = term.recv() => Some(Control::Shutdown),
+            _ = int.recv() => Some(Control::Shutdown),
+        };
+        let Some(message) = message else { continue };
+        if matches!(message, Control::Shutdown) {
+            if stopping {
+                // A second SIGTERM/SIGINT: the operator does not want to wait.
+                tracing::warn!("second stop signal: exiting at once");
+                std::process::exit(1);
+            }
+            stopping = true;
+            daemon::notify_stopping();
+        }
+        if tx.send(message).await.is_err() {
+            return;
+        }
+    }
+}

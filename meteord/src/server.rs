@@ -1,1 +1,307 @@
-//! (being written)
+//! Listening sockets, accept loops, the connection limit, housekeeping, and
+//! the daemon's life cycle (reload, clear, shutdown) driven by [`Control`]
+//! messages — from signals in `main`, or directly from tests.
+//!
+//! [`run`] takes already-bound listeners so that `main` can bind privileged
+//! ports before dropping root, and tests can bind port 0.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::config::Config;
+use crate::registry::{Conn, ConnKind, StopReason};
+use crate::state::{State, unix_now};
+use crate::stats::Stats;
+use crate::{controller, subscriber, udp};
+
+/// Pending-connection queue of each listening socket: deep enough for a
+/// reconnect storm of tens of thousands of clients.
+const LISTEN_BACKLOG: i32 = 8192;
+/// File descriptors kept free for documents, logs, the state file and
+/// accepting-then-refusing.
+const RESERVED_FDS: u64 = 64;
+/// How often expired messages and empty channels are swept (the original: 60 s).
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+/// Pause after an accept error such as running out of file descriptors, so
+/// the loop does not spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The bound sockets the daemon serves.
+#[derive(Debug)]
+pub struct Listeners {
+    pub subscriber: std::net::TcpListener,
+    pub controller: std::net::TcpListener,
+    pub udp: Option<std::net::UdpSocket>,
+}
+
+fn bind_tcp(addr: SocketAddr, what: &str) -> io::Result<std::net::TcpListener> {
+    let wrap =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr} ({what}): {e}"));
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(wrap)?;
+    // SO_REUSEADDR lets a restart bind while old connections sit in
+    // TIME_WAIT; it does not let two daemons share the port.
+    socket.set_reuse_address(true).map_err(wrap)?;
+    socket.bind(&addr.into()).map_err(wrap)?;
+    socket.listen(LISTEN_BACKLOG).map_err(wrap)?;
+    socket.set_nonblocking(true).map_err(wrap)?;
+    Ok(socket.into())
+}
+
+impl Listeners {
+    /// Bind every port the configuration names.
+    pub fn bind(config: &Config) -> io::Result<Listeners> {
+        let subscriber = bind_tcp(
+            SocketAddr::new(config.subscriber_ip, config.subscriber_port),
+            "SubscriberIP/SubscriberPort",
+        )?;
+        let controller = bind_tcp(
+            SocketAddr::new(config.controller_ip, config.controller_port),
+            "ControllerIP/ControllerPort",
+        )?;
+        let udp = if config.udp_port == 0 {
+            None
+        } else {
+            let addr = SocketAddr::new(config.udp_ip, config.udp_port);
+            let socket = std::net::UdpSocket::bind(addr).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot bind UDP {addr} (UDPIP/UDPPort): {e}"),
+                )
+            })?;
+            socket.set_nonblocking(true)?;
+            Some(socket)
+        };
+        Ok(Listeners {
+            subscriber,
+            controller,
+            udp,
+        })
+    }
+}
+
+/// What the running daemon can be told to do.
+#[derive(Debug)]
+pub enum Control {
+    /// SIGHUP: switch to this (already validated) configuration.
+    Reload(Box<Config>),
+    /// SIGUSR1: forget every channel's history.
+    ClearChannels,
+    /// SIGUSR2: drop the document cache.
+    ClearDocuments,
+    /// SIGTERM / SIGINT: say goodbye to everyone and stop.
+    Shutdown,
+}
+
+/// How many connections may be open at once: the configured limit, capped
+/// by what the file-descriptor limit allows.
+pub fn connection_limit(configured: usize, fd_limit: u64) -> usize {
+    let by_fds = fd_limit.saturating_sub(RESERVED_FDS);
+    configured
+        .min(usize::try_from(by_fds).unwrap_or(usize::MAX))
+        .max(1)
+}
+
+fn current_fd_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft)
+}
+
+/// Serve until told to shut down.
+pub async fn run(
+    listeners: Listeners,
+    state: Arc<State>,
+    mut control: mpsc::Receiver<Control>,
+) -> io::Result<()> {
+    let config = state.config();
+    let limit = connection_limit(config.max_connections, current_fd_limit());
+    let permits = Arc::new(Semaphore::new(limit));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let subscriber = TcpListener::from_std(listeners.subscriber)?;
+    let controller = TcpListener::from_std(listeners.controller)?;
+    tracing::info!(
+        subscriber = %subscriber.local_addr()?,
+        controller = %controller.local_addr()?,
+        max_connections = limit,
+        "meteord listening"
+    );
+    let mut tasks = vec![
+        tokio::spawn(accept_loop(
+            subscriber,
+            state.clone(),
+            ConnKind::Subscriber,
+            permits.clone(),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(accept_loop(
+            controller,
+            state.clone(),
+            ConnKind::Controller,
+            permits.clone(),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
+    ];
+    if let Some(socket) = listeners.udp {
+        let socket = UdpSocket::from_std(socket)?;
+        tracing::info!(udp = %socket.local_addr()?, "UDP publish enabled");
+        tasks.push(tokio::spawn(udp::serve(state.clone(), socket)));
+    }
+
+    while let Some(message) = control.recv().await {
+        match message {
+            Control::Reload(new) => reload(&state, *new),
+            Control::ClearChannels => {
+                tracing::info!("clearing all channel buffers");
+                state.channels.clear_all();
+            }
+            Control::ClearDocuments => {
+                tracing::info!("dropping the document cache");
+                state.documents().clear_cache();
+            }
+            Control::Shutdown => break,
+        }
+    }
+
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for task in &tasks {
+        task.abort();
+    }
+    state.connections.stop_all(StopReason::Shutdown);
+    let grace = Duration::from_secs(state.config().shutdown_timeout);
+    let deadline = tokio::time::Instant::now() + grace;
+    while !state.connections.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if !state.connections.is_empty() {
+        tracing::warn!(
+            left = state.connections.len(),
+            "shutdown grace ran out; closing the rest"
+        );
+    }
+    if let Err(e) = state.ids.save() {
+        tracing::error!(error = %e, "cannot save the message-id state");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn reload(state: &State, new: Config) {
+    let old = state.config();
+    if (
+        old.subscriber_ip,
+        old.subscriber_port,
+        old.controller_ip,
+        old.controller_port,
+        old.udp_ip,
+        old.udp_port,
+    ) != (
+        new.subscriber_ip,
+        new.subscriber_port,
+        new.controller_ip,
+        new.controller_port,
+        new.udp_ip,
+        new.udp_port,
+    ) {
+        tracing::warn!(
+            "listening addresses changed in the configuration; they take effect after a restart"
+        );
+    }
+    state.apply_reload(new);
+    tracing::info!("configuration reloaded");
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    kind: ConnKind,
+    permits: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS, ECONNABORTED…: never fatal.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            Stats::add(&state.stats.connections_refused, 1);
+            tokio::spawn(refuse(stream, kind));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let number = u64::try_from(stream.as_raw_fd()).unwrap_or(0);
+        let conn = Arc::new(Conn::new(number, kind, peer.ip(), unix_now()));
+        state.connections.insert(conn.clone());
+        let state = state.clone();
+        match kind {
+            ConnKind::Subscriber => {
+                Stats::add(&state.stats.subscriber_connections_accepted, 1);
+                tokio::spawn(async move {
+                    subscriber::serve(state, stream, conn).await;
+                    drop(permit);
+                });
+            }
+            ConnKind::Controller => {
+                Stats::add(&state.stats.controller_connections_accepted, 1);
+                tokio::spawn(async move {
+                    controller::serve(state, stream, conn).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+/// Over the connection limit: say so briefly and close.
+async fn refuse(mut stream: TcpStream, kind: ConnKind) {
+    let reply: &[u8] = match kind {
+        ConnKind::Subscriber => b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 22\r\nConnection: close\r\n\r\ntoo many connections\r\n",
+        ConnKind::Controller => b"ERR Too many connections\r\n",
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
+}
+
+async fn housekeeping(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.channels.housekeep(unix_now()),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_capped_by_fds() {
+        assert_eq!(
+            connection_limit(100_000, 20_000),
+            20_000 - RESERVED_FDS as usize
+        );
+        assert_eq!(connection_limit(500, 20_000), 500);
+        assert_eq!(connection_limit(500, 10), 1);
+    }
+}

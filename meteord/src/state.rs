@@ -1,0 +1,103 @@
+//! The daemon's shared state: one `Arc<State>` handed to every task.
+//!
+//! Things SIGHUP may replace (configuration, compiled modes, the document
+//! server) sit behind an `RwLock<Arc<_>>`: readers clone the `Arc` and drop
+//! the lock at once, so a reload never waits for a slow connection.
+
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::channel::{Channels, Limits, PublishContext};
+use crate::config::Config;
+use crate::document::Documents;
+use crate::ids::Ids;
+use crate::registry::Connections;
+use crate::stats::Stats;
+use crate::template::CompiledModes;
+
+#[derive(Debug)]
+pub struct State {
+    config: RwLock<Arc<Config>>,
+    modes: RwLock<Arc<CompiledModes>>,
+    documents: RwLock<Arc<Documents>>,
+    pub channels: Channels,
+    pub ids: Ids,
+    pub connections: Connections,
+    pub stats: Stats,
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn limits(config: &Config) -> Limits {
+    Limits {
+        replay_limit: config.max_messages_per_channel,
+        max_age: config.max_message_age,
+    }
+}
+
+impl State {
+    pub fn new(config: Config, ids: Ids) -> State {
+        let modes = CompiledModes::compile(&config.modes, 1);
+        let documents = Documents::new(
+            config.subscriber_document_root.clone(),
+            config.directory_index.clone(),
+        );
+        State {
+            channels: Channels::new(limits(&config)),
+            config: RwLock::new(Arc::new(config)),
+            modes: RwLock::new(Arc::new(modes)),
+            documents: RwLock::new(Arc::new(documents)),
+            ids,
+            connections: Connections::new(),
+            stats: Stats::new(),
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn modes(&self) -> Arc<CompiledModes> {
+        self.modes.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn documents(&self) -> Arc<Documents> {
+        self.documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// What a publish needs to stamp a message.
+    pub fn publish_context(&self) -> PublishContext {
+        let modes = self.modes();
+        PublishContext {
+            now: unix_now(),
+            generation: modes.generation,
+            slots: modes.slot_count(),
+        }
+    }
+
+    /// SIGHUP: switch to `config` without touching connections. Listening
+    /// addresses cannot change without a restart; the caller warns.
+    pub fn apply_reload(&self, config: Config) {
+        let generation = self.modes().generation + 1;
+        let modes = CompiledModes::compile(&config.modes, generation);
+        let documents = Documents::new(
+            config.subscriber_document_root.clone(),
+            config.directory_index.clone(),
+        );
+        self.channels.set_limits(limits(&config), unix_now());
+        *self.modes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(modes);
+        *self.documents.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(documents);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+}
