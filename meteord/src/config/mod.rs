@@ -7,10 +7,26 @@
 //! and the built-in configuration used when no file exists (the shipped
 //! `conf/meteord.conf`, embedded at compile time).
 
+mod build;
+mod cli;
+mod error;
+mod params;
+mod parse;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+pub use cli::{CommandLine, Invocation};
+pub use error::{ConfigError, Origin};
+
+/// The shipped, commented configuration. Used as is when no file exists at
+/// `ConfigFileLocation`, so the daemon serves every mode out of the box.
+pub const BUILTIN_CONF: &str = include_str!("../../../conf/meteord.conf");
+
+/// How the built-in configuration is named in error messages.
+const BUILTIN_ORIGIN: &str = "built-in conf/meteord.conf";
 
 /// Per-mode behaviour and templates: the defaults outside any section,
 /// overridden by the keys of a `[mode]` section.
@@ -113,3 +129,71 @@ pub struct Config {
     /// Per-mode settings.
     pub modes: Modes,
 }
+
+/// Reads `ConfigFileLocation` (from the command line, default
+/// `/etc/meteord.conf`); if no file exists there, uses [`BUILTIN_CONF`]
+/// (`Config::source` is then `None`); then applies the command-line
+/// overrides (the command line wins over the file) and validates.
+///
+/// A file that exists but cannot be read is an error, not a reason to fall
+/// back to the built-in configuration: that would silently run with
+/// settings the operator did not choose.
+pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
+    let path = cli.config_file_location();
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return load_builtin(cli);
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let origin = path.display().to_string();
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bad_at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..bad_at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        ConfigError::NotUtf8 {
+            origin: Origin::File {
+                file: Arc::from(origin.as_str()),
+                line,
+            },
+        }
+    })?;
+    let doc = parse::parse_document(&text, &origin)?;
+    build::build(&doc, cli, Some(path.to_path_buf()))
+}
+
+/// Like [`load`], from text: `origin` names it in error messages and
+/// becomes `Config::source`.
+pub fn load_from_text(text: &str, origin: &str, cli: &CommandLine) -> Result<Config, ConfigError> {
+    let doc = parse::parse_document(text, origin)?;
+    build::build(&doc, cli, Some(PathBuf::from(origin)))
+}
+
+/// The built-in configuration ([`BUILTIN_CONF`]) with the command-line
+/// overrides; `Config::source` is `None`.
+pub fn load_builtin(cli: &CommandLine) -> Result<Config, ConfigError> {
+    let doc = parse::parse_document(BUILTIN_CONF, BUILTIN_ORIGIN)?;
+    build::build(&doc, cli, None)
+}
+
+/// The `-help` text (also returned by [`CommandLine::parse`] as
+/// [`Invocation::Help`]).
+pub fn help_text() -> String {
+    params::help_text()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,328 @@
+//! The configuration file reader: Meteor's `Name value` lines, `#`
+//! comments, `[mode]` sections, and the value escapes shared with the
+//! command line ([`decode_value`]).
+//!
+//! This only checks the *shape* of the file (known names, names allowed in
+//! sections); the values are checked when the [`super::Config`] is built,
+//! with the file and line kept in each [`Setting`] for the error message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::error::{ConfigError, Origin};
+use super::params::{self, Param};
+
+/// One value as given, decoded, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Setting {
+    pub value: String,
+    pub origin: Origin,
+}
+
+/// Values keyed by canonical parameter name; a later assignment replaces an
+/// earlier one (last repeated key wins).
+pub(crate) type Settings = HashMap<&'static str, Setting>;
+
+/// A `[mode]` section: its keys override the defaults for that mode.
+#[derive(Debug, Clone)]
+pub(crate) struct Section {
+    /// Case-sensitive, as modes are looked up.
+    pub name: String,
+    pub values: Settings,
+}
+
+/// A parsed configuration file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Document {
+    /// Keys outside any section, wherever in the file they are.
+    pub globals: Settings,
+    /// Sections in order of first appearance; a repeated `[mode]` header
+    /// continues the same section.
+    pub sections: Vec<Section>,
+}
+
+/// Decodes a raw value the way Meteor does: a leading `--` becomes `-`
+/// (so a value can start with a dash on the command line), then `\r \n \t`
+/// are CR, LF and TAB, `\s` a space, `\0` a NUL, and `\X` any other
+/// character `X` itself (so `\\` is one backslash). A lone trailing
+/// backslash is kept.
+pub(crate) fn decode_value(raw: &str) -> String {
+    let raw = if raw.starts_with("--") {
+        &raw[1..]
+    } else {
+        raw
+    };
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('r') => out.push('\r'),
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('s') => out.push(' '),
+            Some('0') => out.push('\0'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// White space that separates a name from its value.
+fn is_blank(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// Whether `name` is usable as a mode name: it must fit in one URL path
+/// segment and not be confused with the section syntax.
+fn valid_mode_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '/' | '[' | ']' | '?'))
+}
+
+/// Parses configuration file text. `file` names it in error messages.
+pub(crate) fn parse_document(text: &str, file: &str) -> Result<Document, ConfigError> {
+    let file: Arc<str> = Arc::from(file);
+    let mut doc = Document::default();
+    // Index into `doc.sections` of the section being read; `None` = outside.
+    let mut current: Option<usize> = None;
+
+    for (index, line) in text.split('\n').enumerate() {
+        let origin = Origin::File {
+            file: Arc::clone(&file),
+            line: index + 1,
+        };
+        // A file edited on Windows: its CR is line-end noise, not value text
+        // (a value that must end in CR says so with `\r`).
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let content = line.trim_start_matches(is_blank);
+        if content.trim_end_matches(is_blank).is_empty() || content.starts_with('#') {
+            continue;
+        }
+
+        if content.starts_with('[') {
+            let header = content.trim_end_matches(is_blank);
+            let name = header
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .filter(|n| valid_mode_name(n))
+                .ok_or_else(|| ConfigError::Syntax {
+                    origin: origin.clone(),
+                    text: header.to_string(),
+                    reason: "a section header must be [mode] with a mode name of \
+                             letters, digits and punctuation",
+                })?;
+            current = Some(match doc.sections.iter().position(|s| s.name == name) {
+                Some(existing) => existing,
+                None => {
+                    doc.sections.push(Section {
+                        name: name.to_string(),
+                        values: Settings::new(),
+                    });
+                    doc.sections.len() - 1
+                }
+            });
+            continue;
+        }
+
+        let (name, raw) = match content.find(is_blank) {
+            Some(at) => (&content[..at], content[at..].trim_start_matches(is_blank)),
+            None => (content, ""),
+        };
+        let param: &'static Param =
+            params::exact(name).ok_or_else(|| ConfigError::UnknownParameter {
+                origin: origin.clone(),
+                name: name.to_string(),
+                hint: params::case_hint(name),
+            })?;
+        let setting = Setting {
+            value: decode_value(raw),
+            origin: origin.clone(),
+        };
+        match current.and_then(|i| doc.sections.get_mut(i)) {
+            Some(section) => {
+                if !param.per_mode {
+                    return Err(ConfigError::NotPerMode {
+                        origin,
+                        name: param.name,
+                        section: section.name.clone(),
+                        allowed: params::per_mode_names(),
+                    });
+                }
+                section.values.insert(param.name, setting);
+            }
+            None => {
+                doc.globals.insert(param.name, setting);
+            }
+        }
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value<'a>(settings: &'a Settings, name: &str) -> Option<&'a str> {
+        settings.get(name).map(|s| s.value.as_str())
+    }
+
+    #[test]
+    fn escapes_decode() {
+        assert_eq!(decode_value(r"a\r\nb"), "a\r\nb");
+        assert_eq!(decode_value(r"\t\s\0"), "\t \0");
+        assert_eq!(decode_value(r"\\"), "\\");
+        assert_eq!(decode_value(r"\x\~\\n"), "x~\\n");
+        assert_eq!(decode_value(r"end\"), "end\\");
+        assert_eq!(decode_value("ü\\sß"), "ü ß");
+    }
+
+    #[test]
+    fn leading_double_dash_loses_one_dash() {
+        assert_eq!(decode_value("--x"), "-x");
+        assert_eq!(decode_value("---"), "--");
+        assert_eq!(decode_value("-x"), "-x");
+        assert_eq!(decode_value("a--b"), "a--b");
+        assert_eq!(decode_value(r"--\s"), "- ");
+    }
+
+    #[test]
+    fn name_value_with_trailing_spaces_kept() {
+        let doc = parse_document("PingMessage   ping  \nDirectoryIndex\tx.html\n", "t.conf")
+            .expect("parses");
+        assert_eq!(value(&doc.globals, "PingMessage"), Some("ping  "));
+        assert_eq!(value(&doc.globals, "DirectoryIndex"), Some("x.html"));
+    }
+
+    #[test]
+    fn name_without_value_is_empty() {
+        let doc =
+            parse_document("ControllerShutdownMsg\nPingMessage \n", "t.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "ControllerShutdownMsg"), Some(""));
+        assert_eq!(value(&doc.globals, "PingMessage"), Some(""));
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_ignored() {
+        let text = "# a comment\n\n   \n\t# indented comment\n  Persist 1\n#Persist 0\n";
+        let doc = parse_document(text, "t.conf").expect("parses");
+        assert_eq!(doc.globals.len(), 1);
+        assert_eq!(value(&doc.globals, "Persist"), Some("1"));
+    }
+
+    #[test]
+    fn hash_inside_a_value_is_text() {
+        let doc = parse_document("PingMessage a # b\n", "t.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "PingMessage"), Some("a # b"));
+    }
+
+    #[test]
+    fn crlf_line_ends_are_not_part_of_values() {
+        let doc =
+            parse_document("PingMessage x\r\n[flash]\r\nPersist 1\r\n", "t.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "PingMessage"), Some("x"));
+        assert_eq!(doc.sections[0].name, "flash");
+    }
+
+    #[test]
+    fn escapes_and_dashes_apply_to_file_values() {
+        let doc = parse_document("HeaderTemplate --a\\r\\n\\s\n", "t.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "HeaderTemplate"), Some("-a\r\n "));
+    }
+
+    #[test]
+    fn last_repeated_key_wins() {
+        let text = "PingInterval 3\nPingInterval 9\n[a]\nPersist 1\nPersist 0\n";
+        let doc = parse_document(text, "t.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "PingInterval"), Some("9"));
+        let setting = doc.globals.get("PingInterval").expect("set");
+        assert_eq!(
+            setting.origin,
+            Origin::File {
+                file: Arc::from("t.conf"),
+                line: 2
+            }
+        );
+        assert_eq!(value(&doc.sections[0].values, "Persist"), Some("0"));
+    }
+
+    #[test]
+    fn sections_collect_their_keys_and_globals_may_follow_nowhere() {
+        // Keys after a section header belong to the section until the next
+        // header; there is no way back to the global scope, as in Meteor.
+        let text = "Persist 0\n[iframe]\nPersist 1\n[longpoll]\nCloseOnEvent 1\n[empty]\n";
+        let doc = parse_document(text, "t.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "Persist"), Some("0"));
+        let names: Vec<&str> = doc.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["iframe", "longpoll", "empty"]);
+        assert_eq!(value(&doc.sections[0].values, "Persist"), Some("1"));
+        assert_eq!(value(&doc.sections[1].values, "CloseOnEvent"), Some("1"));
+        assert!(doc.sections[2].values.is_empty());
+    }
+
+    #[test]
+    fn repeated_section_header_continues_the_section() {
+        let text = "[a]\nPersist 1\n[b]\nPersist 0\n[a]\nMaxTime 5\nPersist 0\n";
+        let doc = parse_document(text, "t.conf").expect("parses");
+        assert_eq!(doc.sections.len(), 2);
+        assert_eq!(value(&doc.sections[0].values, "MaxTime"), Some("5"));
+        assert_eq!(value(&doc.sections[0].values, "Persist"), Some("0"));
+    }
+
+    #[test]
+    fn section_names_are_case_sensitive() {
+        let doc = parse_document("[IFrame]\n[iframe]\n", "t.conf").expect("parses");
+        assert_eq!(doc.sections.len(), 2);
+    }
+
+    #[test]
+    fn names_are_case_sensitive_in_the_file() {
+        let err = parse_document("Persist 1\n\npersist 1\n", "/etc/m.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/m.conf:3: unknown parameter \"persist\" (did you mean Persist? names \
+             in the configuration file are case-sensitive)"
+        );
+    }
+
+    #[test]
+    fn unknown_parameter_names_file_and_line() {
+        let err = parse_document("# x\nBogus 12\n", "my.conf").unwrap_err();
+        assert_eq!(err.to_string(), "my.conf:2: unknown parameter \"Bogus\"");
+    }
+
+    #[test]
+    fn global_only_key_in_a_section_is_an_error() {
+        let err = parse_document("[iframe]\nPersist 1\nSubscriberPort 80\n", "m.conf").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("m.conf:3: parameter SubscriberPort cannot be set inside a [mode] section ([iframe])"),
+            "{msg}"
+        );
+        assert!(msg.contains("PingInterval"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_section_headers_are_errors() {
+        for bad in ["[iframe", "[]", "[a b]", "[a/b]", "[x]]"] {
+            let err = parse_document(&format!("Persist 1\n{bad}\n"), "m.conf").unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("m.conf:2: a section header must be [mode]"),
+                "{bad}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn section_header_may_have_surrounding_blanks() {
+        let doc = parse_document("  [flash]  \n", "m.conf").expect("parses");
+        assert_eq!(doc.sections[0].name, "flash");
+    }
+}

@@ -1,0 +1,598 @@
+//! Tests of the whole pipeline (text + command line → [`Config`]), and of the
+//! shipped `conf/meteord.conf` against DESIGN.md's templates.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use super::params::{Kind, PARAMS};
+use super::*;
+
+fn cli(args: &[&str]) -> CommandLine {
+    match CommandLine::parse(args.iter().map(|s| s.to_string())) {
+        Ok(Invocation::Run(cli)) => cli,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+fn from_text(text: &str) -> Config {
+    load_from_text(text, "test.conf", &CommandLine::default()).expect("loads")
+}
+
+fn error(text: &str, args: &[&str]) -> String {
+    load_from_text(text, "test.conf", &cli(args))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+fn builtin() -> Config {
+    load_builtin(&CommandLine::default()).expect("the shipped configuration loads")
+}
+
+/// DESIGN.md "Defaults outside sections".
+fn design_defaults() -> ModeSettings {
+    ModeSettings {
+        name: String::new(),
+        persist: false,
+        close_on_event: false,
+        max_messages: 0,
+        max_time: 0,
+        ping_interval: 5,
+        header_template: "HTTP/1.1 ~status~\r\n\r\n~channelinfo~\r\n".into(),
+        message_template: "<script>p(~id~,\"~channel~\",\"~text~\");</script>\r\n".into(),
+        channel_info_template: "<script>ch(\"~name~\", ~lastMsgID~);</script>\r\n".into(),
+        ping_message: "<script>p(-1,\"\");</script>\r\n".into(),
+        footer_template: "</body></html>".into(),
+        subscriber_shutdown_msg: "<script>eof();</script>\r\n".into(),
+    }
+}
+
+/// DESIGN.md's poll modes (`simplepoll`, `smartpoll`, `longpoll`).
+fn design_poll(name: &str, persist: bool, close_on_event: bool) -> ModeSettings {
+    ModeSettings {
+        name: name.into(),
+        persist,
+        close_on_event,
+        header_template:
+            "HTTP/1.1 ~status~\r\nContent-Type: text/html; charset=utf-8\r\n\r\n~channelinfo~"
+                .into(),
+        message_template: "Meteor.process(~id~,\"~channel~\",\"~text~\");\r\n".into(),
+        channel_info_template: "Meteor.channelInfo(\"~name~\", ~lastMsgID~);\r\n".into(),
+        footer_template: "Meteor.clearpoll();\r\n".into(),
+        ping_message: "Meteor.process(-1);\r\n".into(),
+        // Ours: the default shutdown message is HTML, which would break the
+        // JavaScript a poll answers; the footer still ends the poll.
+        subscriber_shutdown_msg: String::new(),
+        ..design_defaults()
+    }
+}
+
+// --- the shipped configuration -------------------------------------------
+
+#[test]
+fn shipped_conf_has_exactly_the_six_modes() {
+    let config = builtin();
+    let mut names: Vec<&str> = config.modes.named.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "flash",
+            "iframe",
+            "longpoll",
+            "simplepoll",
+            "smartpoll",
+            "xhrinteractive"
+        ]
+    );
+    assert_eq!(config.source, None);
+}
+
+#[test]
+fn shipped_defaults_equal_design_defaults() {
+    let config = builtin();
+    assert_eq!(*config.modes.default, design_defaults());
+    // An unknown mode gets them.
+    assert_eq!(**config.modes.get("nosuchmode"), design_defaults());
+    // Mode names are case-sensitive.
+    assert_eq!(**config.modes.get("IFRAME"), design_defaults());
+}
+
+#[test]
+fn shipped_xhrinteractive() {
+    let config = builtin();
+    let header = format!(
+        "HTTP/1.1 ~status~\r\n\r\n{}\r\n~channelinfo~\r\n",
+        ".".repeat(1024)
+    );
+    let expected = ModeSettings {
+        name: "xhrinteractive".into(),
+        persist: true,
+        header_template: header,
+        ..design_defaults()
+    };
+    assert_eq!(**config.modes.get("xhrinteractive"), expected);
+}
+
+#[test]
+fn shipped_poll_modes() {
+    let config = builtin();
+    assert_eq!(
+        **config.modes.get("simplepoll"),
+        design_poll("simplepoll", false, false)
+    );
+    assert_eq!(
+        **config.modes.get("smartpoll"),
+        design_poll("smartpoll", false, false)
+    );
+    assert_eq!(
+        **config.modes.get("longpoll"),
+        design_poll("longpoll", true, true)
+    );
+}
+
+#[test]
+fn shipped_flash_has_no_http_header() {
+    let config = builtin();
+    let expected = ModeSettings {
+        name: "flash".into(),
+        persist: true,
+        header_template: "~channelinfo~".into(),
+        message_template: "~id~/~channel~/~text~\0".into(),
+        channel_info_template: "CH/~name~/~lastMsgID~\0".into(),
+        ping_message: ".\0".into(),
+        subscriber_shutdown_msg: "x\0".into(),
+        // Ours: the default footer is HTML; a socket client wants nothing.
+        footer_template: String::new(),
+        ..design_defaults()
+    };
+    assert_eq!(**config.modes.get("flash"), expected);
+}
+
+#[test]
+fn shipped_iframe_is_a_padded_page_registering_with_the_parent() {
+    let config = builtin();
+    let iframe = config.modes.get("iframe");
+    assert_eq!(iframe.name, "iframe");
+    assert!(iframe.persist);
+    assert!(!iframe.close_on_event);
+    let header = &iframe.header_template;
+    assert!(
+        header.starts_with(
+            "HTTP/1.1 ~status~\r\nServer: ~server~\r\nContent-Type: text/html; charset=utf-8\r\n"
+        ),
+        "{header:?}"
+    );
+    let (head, body) = header.split_once("\r\n\r\n").expect("headers end");
+    for line in head.split("\r\n").skip(1) {
+        assert!(line.contains(": "), "not a header line: {line:?}");
+    }
+    assert!(body.starts_with("<!DOCTYPE html>"));
+    assert!(body.contains("parent.Meteor.register(this);"));
+    assert!(body.contains(&format!("<!--{}-->", " ".repeat(1024))));
+    assert!(body.len() > 1024 && body.len() < 2048, "{}", body.len());
+    assert!(body.ends_with("~channelinfo~"));
+    // Messages, pings and the end are the defaults' script calls.
+    assert_eq!(
+        iframe.message_template,
+        "<script>p(~id~,\"~channel~\",\"~text~\");</script>\r\n"
+    );
+    assert_eq!(iframe.footer_template, "</body></html>");
+    assert_eq!(iframe.ping_message, design_defaults().ping_message);
+    assert_eq!(
+        iframe.subscriber_shutdown_msg,
+        design_defaults().subscriber_shutdown_msg
+    );
+    // The page defines what the message scripts call.
+    for f in ["function p(", "function ch(", "function eof("] {
+        assert!(body.contains(f), "{f}");
+    }
+}
+
+#[test]
+fn shipped_globals() {
+    let config = builtin();
+    assert_eq!(
+        config.state_file.as_deref(),
+        Some(Path::new("/var/lib/meteord/meteord.state"))
+    );
+    // Everything else is the table default.
+    let defaults = from_text("");
+    assert_eq!(config.subscriber_port, defaults.subscriber_port);
+    assert_eq!(config.controller_ip, defaults.controller_ip);
+    assert_eq!(config.pid_file, defaults.pid_file);
+}
+
+#[test]
+fn shipped_conf_documents_every_parameter_with_its_default() {
+    // Each parameter appears either as "# Name default" (its commented
+    // default) or as an active "Name value" line, after a comment.
+    let lines: Vec<&str> = BUILTIN_CONF.lines().collect();
+    for p in PARAMS {
+        let commented = format!("# {} {}", p.name, p.default);
+        let commented = commented.trim_end();
+        let active = format!("{} ", p.name);
+        let at = lines
+            .iter()
+            .position(|l| *l == commented || l.starts_with(&active))
+            .unwrap_or_else(|| panic!("conf/meteord.conf does not document {}", p.name));
+        assert!(
+            at > 0 && lines[at - 1].starts_with('#'),
+            "{} has no comment above it",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn shipped_conf_has_no_trailing_blanks() {
+    // Trailing blanks are part of values; in the shipped file they would be
+    // invisible mistakes.
+    for (i, line) in BUILTIN_CONF.lines().enumerate() {
+        assert!(
+            !line.ends_with([' ', '\t']),
+            "line {} ends in a blank",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn load_uses_builtin_when_the_file_is_missing() {
+    let config = load(&cli(&["-ConfigFileLocation", "/nonexistent/meteord.conf"])).expect("loads");
+    assert_eq!(config.source, None);
+    assert_eq!(
+        config.config_file_location,
+        PathBuf::from("/nonexistent/meteord.conf")
+    );
+    assert_eq!(config.modes.named.len(), 6);
+}
+
+/// A temporary file removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(contents: &[u8]) -> TempFile {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "meteord-config-test-{}-{}.conf",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut file = std::fs::File::create(&path).expect("create temp file");
+        file.write_all(contents).expect("write temp file");
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn an_existing_file_alone_decides() {
+    let file = TempFile::new(b"SubscriberPort 8080\n[mine]\nPersist 1\n");
+    let path = file.0.to_str().expect("utf-8 temp path");
+    let config = load(&cli(&["-ConfigFileLocation", path])).expect("loads");
+    assert_eq!(config.source.as_deref(), Some(file.0.as_path()));
+    assert_eq!(config.subscriber_port, 8080);
+    // None of the built-in modes: only the file's own section.
+    assert_eq!(config.modes.named.len(), 1);
+    assert!(config.modes.get("mine").persist);
+    assert_eq!(**config.modes.get("iframe"), design_defaults());
+    // Not the shipped StateFile either: the table default (none).
+    assert_eq!(config.state_file, None);
+}
+
+#[test]
+fn an_unreadable_file_is_an_error_not_the_builtin() {
+    let dir = std::env::temp_dir();
+    let path = dir.to_str().expect("utf-8 temp dir");
+    let err = load(&cli(&["-ConfigFileLocation", path]))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    assert!(err.to_string().contains(path), "{err}");
+}
+
+#[test]
+fn invalid_utf8_names_the_line() {
+    let file = TempFile::new(b"# ok\nPingMessage caf\xe9\n");
+    let path = file.0.to_str().expect("utf-8 temp path");
+    let err = load(&cli(&["-ConfigFileLocation", path]))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{path}:2: the configuration file is not valid UTF-8")
+    );
+}
+
+// --- defaults, layering, sections ----------------------------------------
+
+#[test]
+fn empty_file_gives_the_documented_defaults() {
+    let c = from_text("");
+    assert_eq!(c.subscriber_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(c.subscriber_port, 4670);
+    assert_eq!(c.controller_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(c.controller_port, 4671);
+    assert_eq!(c.udp_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(c.udp_port, 0);
+    assert_eq!(
+        c.subscriber_document_root,
+        PathBuf::from("/usr/local/meteor/public_html")
+    );
+    assert_eq!(c.directory_index, "index.html");
+    assert_eq!(c.subscriber_dynamic_page_address, "/push");
+    assert_eq!(c.max_message_age, 7200);
+    assert_eq!(c.max_messages_per_channel, 250);
+    assert_eq!(c.controller_shutdown_msg, "");
+    assert_eq!(c.debug, 0);
+    assert_eq!(c.log_filename, None);
+    assert_eq!(c.log_time_format, "%Y-%m-%d %H:%M:%S");
+    assert_eq!(c.syslog_facility, "daemon");
+    assert_eq!(c.max_connections, 100_000);
+    assert_eq!(c.state_file, None);
+    assert_eq!(c.pid_file, Some(PathBuf::from("/var/run/meteord.pid")));
+    assert_eq!(c.user, None);
+    assert_eq!(c.group, None);
+    assert!(!c.foreground);
+    assert!(!c.send_channel_info);
+    assert_eq!(c.header_timeout, 10);
+    assert_eq!(c.write_timeout, 30);
+    assert_eq!(c.shutdown_timeout, 5);
+    assert_eq!(c.config_file_location, PathBuf::from("/etc/meteord.conf"));
+    assert_eq!(c.source, Some(PathBuf::from("test.conf")));
+    assert_eq!(*c.modes.default, design_defaults());
+    assert!(c.modes.named.is_empty());
+}
+
+#[test]
+fn sections_override_the_defaults_wherever_they_are() {
+    // A global key after a section header belongs to the section, but a
+    // global key before it sets the default for every mode.
+    let c = from_text("PingInterval 9\n[a]\nPersist 1\n[b]\n");
+    let a = c.modes.get("a");
+    assert!(a.persist);
+    assert_eq!(a.ping_interval, 9);
+    assert_eq!(a.name, "a");
+    let b = c.modes.get("b");
+    assert_eq!(
+        **b,
+        ModeSettings {
+            name: "b".into(),
+            ping_interval: 9,
+            ..design_defaults()
+        }
+    );
+    assert_eq!(c.modes.default.ping_interval, 9);
+    assert!(!c.modes.default.persist);
+}
+
+#[test]
+fn an_empty_section_equals_the_defaults() {
+    let c = from_text("MaxTime 60\n[empty]\n");
+    let empty = c.modes.get("empty");
+    assert_eq!(
+        **empty,
+        ModeSettings {
+            name: "empty".into(),
+            ..(*c.modes.default).clone()
+        }
+    );
+}
+
+#[test]
+fn command_line_wins_over_the_file() {
+    let c = load_from_text(
+        "SubscriberPort 1\nPingInterval 9\n[a]\nMaxTime 5\n[b]\nPingInterval 7\n",
+        "t.conf",
+        &cli(&["-subscriberport", "2", "-PingInterval", "3", "-maxt", "10"]),
+    )
+    .expect("loads");
+    assert_eq!(c.subscriber_port, 2);
+    assert_eq!(c.modes.default.ping_interval, 3);
+    assert_eq!(c.modes.default.max_time, 10);
+    // A per-mode value on the command line is the default for every mode;
+    // a section that sets the key still decides for its own mode.
+    assert_eq!(c.modes.get("a").ping_interval, 3);
+    assert_eq!(c.modes.get("a").max_time, 5);
+    assert_eq!(c.modes.get("b").ping_interval, 7);
+    assert_eq!(c.modes.get("b").max_time, 10);
+}
+
+#[test]
+fn contract_command_line_over_the_builtin() {
+    let config = load(&cli(&[
+        "-Foreground",
+        "1",
+        "-ConfigFileLocation",
+        "/nonexistent",
+        "-SubscriberIP",
+        "127.0.0.1",
+        "-SubscriberPort",
+        "34670",
+        "-ControllerPort",
+        "34671",
+        "-SubscriberDocumentRoot",
+        "/work/main/public",
+        "-StateFile",
+        "/tmp/x.state",
+        "-d",
+    ]))
+    .expect("loads");
+    assert!(config.foreground);
+    assert_eq!(config.debug, 1);
+    assert_eq!(config.subscriber_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(config.subscriber_port, 34670);
+    assert_eq!(config.controller_port, 34671);
+    assert_eq!(
+        config.subscriber_document_root,
+        PathBuf::from("/work/main/public")
+    );
+    assert_eq!(config.state_file, Some(PathBuf::from("/tmp/x.state")));
+    assert_eq!(config.modes.named.len(), 6);
+}
+
+#[test]
+fn last_repeated_key_wins_on_the_command_line_too() {
+    let c = load_from_text(
+        "",
+        "t",
+        &cli(&["-SubscriberPort", "1", "-SubscriberPort", "2"]),
+    )
+    .expect("loads");
+    assert_eq!(c.subscriber_port, 2);
+}
+
+#[test]
+fn empty_values_mean_none_for_optional_paths() {
+    let c = from_text("PidFile\nStateFile /s\nLogFilename /l\nUser nobody\nGroup nogroup\n");
+    assert_eq!(c.pid_file, None);
+    assert_eq!(c.state_file, Some(PathBuf::from("/s")));
+    assert_eq!(c.log_filename, Some(PathBuf::from("/l")));
+    assert_eq!(c.user.as_deref(), Some("nobody"));
+    assert_eq!(c.group.as_deref(), Some("nogroup"));
+}
+
+#[test]
+fn escapes_reach_the_templates() {
+    let c =
+        from_text("[x]\nMessageTemplate ~id~\\t~text~\\0\nPingMessage \\s\nFooterTemplate --end\n");
+    let x = c.modes.get("x");
+    assert_eq!(x.message_template, "~id~\t~text~\0");
+    assert_eq!(x.ping_message, " ");
+    assert_eq!(x.footer_template, "-end");
+}
+
+#[test]
+fn config_file_location_inside_a_file_is_ignored() {
+    let c = from_text("ConfigFileLocation /elsewhere.conf\n");
+    assert_eq!(c.config_file_location, PathBuf::from("/etc/meteord.conf"));
+}
+
+#[test]
+fn numbers_ports_and_addresses_tolerate_surrounding_blanks() {
+    let c = from_text("SubscriberPort 80  \nMaxTime\t 7 \nSubscriberIP ::1 \n");
+    assert_eq!(c.subscriber_port, 80);
+    assert_eq!(c.modes.default.max_time, 7);
+    assert_eq!(c.subscriber_ip, "::1".parse::<IpAddr>().expect("ip"));
+}
+
+// --- errors ----------------------------------------------------------------
+
+#[test]
+fn bad_values_name_origin_parameter_and_value() {
+    assert_eq!(
+        error("# c\nSubscriberPort 70000\n", &[]),
+        "test.conf:2: parameter SubscriberPort: invalid value \"70000\": expected a port number from 1 to 65535"
+    );
+    assert_eq!(
+        error("", &["-ControllerPort", "0"]),
+        "command line: parameter ControllerPort: invalid value \"0\": expected a port number from 1 to 65535"
+    );
+    assert_eq!(
+        error("ControllerIP localhost\n", &[]),
+        "test.conf:1: parameter ControllerIP: invalid value \"localhost\": expected an IPv4 or IPv6 address such as 127.0.0.1"
+    );
+    assert_eq!(
+        error("[iframe]\nPersist maybe\n", &[]),
+        "test.conf:2: parameter Persist: invalid value \"maybe\": expected 0 or 1 (or yes/no, true/false, on/off)"
+    );
+    assert_eq!(
+        error("[a]\n\nPingInterval -1\n", &[]),
+        "test.conf:3: parameter PingInterval: invalid value \"-1\": expected a whole number of 0 or more"
+    );
+    assert_eq!(
+        error("MaxConnections 0\n", &[]),
+        "test.conf:1: parameter MaxConnections: invalid value \"0\": must be at least 1"
+    );
+    assert!(
+        error("", &["-UDPPort", "x"])
+            .starts_with("command line: parameter UDPPort: invalid value \"x\"")
+    );
+    assert!(
+        error("SyslogFacility kernel-ish\n", &[])
+            .starts_with("test.conf:1: parameter SyslogFacility")
+    );
+    assert!(error("LogTimeFormat %K\n", &[]).starts_with("test.conf:1: parameter LogTimeFormat"));
+    assert!(
+        error("SubscriberDynamicPageAddress push\n", &[])
+            .starts_with("test.conf:1: parameter SubscriberDynamicPageAddress")
+    );
+    assert!(
+        error("SubscriberDocumentRoot\n", &[])
+            .starts_with("test.conf:1: parameter SubscriberDocumentRoot")
+    );
+    assert!(error("User a b\n", &[]).starts_with("test.conf:1: parameter User"));
+    assert!(error("Debug lots\n", &[]).starts_with("test.conf:1: parameter Debug"));
+}
+
+#[test]
+fn a_bad_value_in_one_mode_names_that_line() {
+    assert!(
+        error("[a]\nMaxMessages 1\n[b]\nMaxMessages x\n", &[])
+            .starts_with("test.conf:4: parameter MaxMessages")
+    );
+}
+
+#[test]
+fn unknown_and_misplaced_parameters_are_errors() {
+    assert_eq!(
+        error("\n\nFoo bar\n", &[]),
+        "test.conf:3: unknown parameter \"Foo\""
+    );
+    assert!(
+        error("[a]\nDebug 1\n", &[]).starts_with(
+            "test.conf:2: parameter Debug cannot be set inside a [mode] section ([a])"
+        )
+    );
+    let err = CommandLine::parse(["-Nope".to_string(), "1".to_string()])
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "command line: unknown parameter \"Nope\" (see -help)"
+    );
+}
+
+#[test]
+fn every_parameter_is_wired_into_the_config() {
+    // Each parameter given on the command line must either show up in the
+    // Config (text kinds: a marker value) or be validated (other kinds: an
+    // invalid value is an error naming it). Catches a table entry that the
+    // builder forgets.
+    for p in PARAMS {
+        if p.name == "ConfigFileLocation" {
+            continue;
+        }
+        match p.kind {
+            Kind::Text
+            | Kind::Path
+            | Kind::OptionalPath
+            | Kind::OptionalName
+            | Kind::TimeFormat => {
+                let marker = format!("zz{}zz", p.name);
+                let c = load_from_text("", "t", &cli(&[&format!("-{}", p.name), &marker]))
+                    .expect("loads");
+                assert!(format!("{c:?}").contains(&marker), "{} is not used", p.name);
+            }
+            _ => {
+                let err = error("", &[&format!("-{}", p.name), "\u{1}bad"]);
+                assert!(
+                    err.starts_with(&format!(
+                        "command line: parameter {}: invalid value",
+                        p.name
+                    )),
+                    "{}: {err}",
+                    p.name
+                );
+            }
+        }
+    }
+}
