@@ -268,6 +268,11 @@ pub(crate) fn help_text() -> String {
          given on the command line they set the default for every mode, and a [mode]\n\
          section of the file still overrides them.\n\
          \n\
+         The defaults below are the built-in ones. When no file exists at\n\
+         ConfigFileLocation, the shipped conf/meteord.conf (built in) is read as if it\n\
+         had been given: it adds the mode sections iframe, xhrinteractive, longpoll,\n\
+         smartpoll, simplepoll and flash, and sets StateFile.\n\
+         \n\
          \x20 -d                     same as -Debug 1\n\
          \x20 -help, -h, --help      show this help and exit\n\
          \n\

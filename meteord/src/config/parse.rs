@@ -320,6 +320,43 @@ mod tests {
         }
     }
 
+    /// Writes `value` in file syntax (the inverse of [`decode_value`]).
+    fn encode_value(value: &str) -> String {
+        let mut out = String::new();
+        if value.starts_with('-') {
+            out.push('-');
+        }
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\r' => out.push_str("\\r"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\0' => out.push_str("\\0"),
+                ' ' => out.push_str("\\s"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Any text, written with escapes, reads back byte for byte from a
+        /// file line.
+        #[test]
+        fn any_value_round_trips_through_a_file_line(v in "\\PC*|[-\\\\ \r\n\t\0a]{0,12}") {
+            let text = format!("# x\n[m]\nMessageTemplate {}\n", encode_value(&v));
+            let doc = parse_document(&text, "p.conf").expect("parses");
+            proptest::prop_assert_eq!(value(&doc.sections[0].values, "MessageTemplate"), Some(v.as_str()));
+        }
+
+        /// The reader never panics, whatever the file holds.
+        #[test]
+        fn arbitrary_text_never_panics(text in "(\\PC|[\\[\\] \r\n\t#\\\\])*") {
+            let _ = parse_document(&text, "p.conf");
+        }
+    }
+
     #[test]
     fn section_header_may_have_surrounding_blanks() {
         let doc = parse_document("  [flash]  \n", "m.conf").expect("parses");
