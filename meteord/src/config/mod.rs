@@ -140,7 +140,7 @@ pub struct Config {
 /// settings the operator did not choose.
 pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
     let path = cli.config_file_location();
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_bounded(path) {
         Ok(bytes) => bytes,
         Err(e)
             if matches!(
@@ -173,6 +173,27 @@ pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
     })?;
     let doc = parse::parse_document(&text, &origin)?;
     build::build(&doc, cli, Some(path.to_path_buf()))
+}
+
+/// Largest configuration file accepted. The shipped one is about 14 KB; a
+/// megabyte leaves room for any real file while keeping a mistaken
+/// `-ConfigFileLocation /dev/zero` from eating memory.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads the whole file, refusing one larger than [`MAX_CONFIG_BYTES`].
+fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Like [`load`], from text: `origin` names it in error messages and

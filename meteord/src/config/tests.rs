@@ -300,6 +300,17 @@ fn an_unreadable_file_is_an_error_not_the_builtin() {
 }
 
 #[test]
+fn an_endless_file_is_refused() {
+    let err = load(&cli(&["-ConfigFileLocation", "/dev/zero"]))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot read configuration file /dev/zero: larger than 1048576 bytes"
+    );
+}
+
+#[test]
 fn invalid_utf8_names_the_line() {
     let file = TempFile::new(b"# ok\nPingMessage caf\xe9\n");
     let path = file.0.to_str().expect("utf-8 temp path");
