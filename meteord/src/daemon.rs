@@ -10,14 +10,21 @@
 //! [`drop_privileges`] comes after [`daemonize`] so the pid file can be
 //! written to a root-owned directory such as `/run`; a SysV script then
 //! removes it as root on stop.
+//!
+//! A daemonized process keeps the starting command waiting until
+//! [`notify_ready`] (exit 0) or [`report_startup_failure`] / its own exit
+//! (exit 1), so errors after detaching (unknown user, unopenable log file)
+//! still give the init script a failing status.
 
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context, bail};
+use nix::fcntl::OFlag;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{ForkResult, Gid, Group, Uid, User};
 
@@ -31,7 +38,8 @@ const NR_OPEN_PATH: &str = "/proc/sys/fs/nr_open";
 const PID_FILE_MODE: u32 = 0o644;
 
 /// Longest error text the detached child reports back to the waiting
-/// parent; longer texts are cut, shorter pipes never block.
+/// parent; longer texts are cut. Far below a pipe's buffer (64 KiB on
+/// Linux), so the report is written without blocking even if nobody reads.
 const MAX_CHILD_ERROR: usize = 4096;
 
 /// Raise the `RLIMIT_NOFILE` soft limit to the hard limit (every subscriber
@@ -75,27 +83,51 @@ fn fork_process() -> nix::Result<ForkResult> {
     unsafe { nix::unistd::fork() }
 }
 
+/// First byte of the daemon's start-up report to the waiting original
+/// process: success.
+const STATUS_READY: u8 = b'+';
+/// First byte of the report: failure, followed by the reason.
+const STATUS_FAILED: u8 = b'-';
+
+/// The write end of the start-up report pipe, held by a daemonized process
+/// until it reports ready ([`notify_ready`]) or failed
+/// ([`report_startup_failure`]). `None` in the foreground.
+static STARTUP_REPORT: Mutex<Option<File>> = Mutex::new(None);
+
 /// Detach from the terminal: fork, `setsid`, fork again (so the daemon can
 /// never reacquire a controlling terminal), `chdir("/")`, point stdin,
 /// stdout and stderr at `/dev/null`, and write the pid file (if any) with
-/// the final pid.
+/// the final pid. Returns only in the daemon process. Must be called before
+/// any thread exists.
 ///
-/// The original process waits until the daemon has written its pid file and
-/// exits 0 only then (so `start-stop-daemon` and init scripts find the pid
-/// file as soon as the command returns); if the daemon fails before that,
-/// the original process prints the error and exits 1. Returns only in the
-/// daemon process. Must be called before any thread exists.
+/// The original process does not exit at once: it waits for the daemon's
+/// start-up report and exits 0 once the daemon calls [`notify_ready`]
+/// (ports bound, log open, runtime running — so an init script that starts
+/// us finds the pid file and a working daemon when the command returns). If
+/// the daemon calls [`report_startup_failure`], the original process prints
+/// that reason on the operator's terminal and exits 1; if the daemon exits
+/// without reporting (any error after detaching), it says so and exits 1.
 pub fn daemonize(pid_file: Option<&Path>) -> anyhow::Result<()> {
     // Whatever is still buffered would otherwise be written by every
     // process that inherits the buffer.
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
 
-    let (status_read, status_write) = nix::unistd::pipe().context("cannot create a pipe")?;
+    // Close-on-exec: nothing the daemon might run should hold the pipe
+    // open and keep the starting command waiting.
+    let (status_read, status_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe")?;
     match fork_process().context("cannot fork")? {
         ForkResult::Parent { .. } => {
             drop(status_write);
-            std::process::exit(wait_for_daemon(File::from(status_read)));
+            let code = match wait_for_daemon(File::from(status_read)) {
+                Ok(()) => 0,
+                Err(message) => {
+                    eprintln!("meteord: {message}");
+                    1
+                }
+            };
+            std::process::exit(code);
         }
         ForkResult::Child => {}
     }
@@ -111,13 +143,27 @@ pub fn daemonize(pid_file: Option<&Path>) -> anyhow::Result<()> {
         Err(err) => report_and_exit(&mut status, &format!("second fork failed: {err}")),
     }
 
-    let result = finish_detach(pid_file);
-    if let Err(err) = &result {
+    if let Err(err) = finish_detach(pid_file) {
         report_and_exit(&mut status, &format!("{err:#}"));
     }
-    // Closing the pipe without a message tells the parent "success".
-    drop(status);
+    *startup_report() = Some(status);
     Ok(())
+}
+
+/// Tell the process that started a daemonized meteord why start-up failed
+/// (it prints `message` and exits 1). No-op in the foreground or once
+/// reported. The caller then exits.
+pub fn report_startup_failure(message: &str) {
+    if let Some(mut status) = startup_report().take() {
+        write_failure(&mut status, message);
+    }
+}
+
+fn startup_report() -> MutexGuard<'static, Option<File>> {
+    // Holds only a file handle; a panic elsewhere cannot leave it torn.
+    STARTUP_REPORT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The daemon's part after the second fork.
@@ -137,33 +183,41 @@ fn finish_detach(pid_file: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// In the original process: read the daemon's report; empty = success.
-fn wait_for_daemon(status: File) -> i32 {
-    let mut message = String::new();
-    let read = status
-        .take(MAX_CHILD_ERROR as u64)
-        .read_to_string(&mut message);
-    match read {
-        Ok(_) if message.is_empty() => 0,
-        Ok(_) => {
-            eprintln!("meteord: cannot start in the background: {message}");
-            1
-        }
-        Err(err) => {
-            eprintln!("meteord: lost contact with the background process: {err}");
-            1
-        }
+/// In the original process: read the daemon's start-up report.
+fn wait_for_daemon(status: impl Read) -> Result<(), String> {
+    let mut report = Vec::new();
+    // The status byte plus the longest message.
+    let limit = 1 + MAX_CHILD_ERROR as u64;
+    if let Err(err) = status.take(limit).read_to_end(&mut report) {
+        return Err(format!("lost contact with the background process: {err}"));
+    }
+    match report.split_first() {
+        Some((&STATUS_READY, _)) => Ok(()),
+        Some((&STATUS_FAILED, message)) => Err(format!(
+            "cannot start in the background: {}",
+            String::from_utf8_lossy(message)
+        )),
+        _ => Err("the background process exited during start-up (see its log)".to_owned()),
     }
 }
 
-/// In a child: tell the waiting parent what went wrong, then exit 1.
-fn report_and_exit(status: &mut File, message: &str) -> ! {
+/// Send a failure report (status byte and the reason, cut to
+/// [`MAX_CHILD_ERROR`] bytes on a character boundary).
+fn write_failure(status: &mut File, message: &str) {
     let cut = message.len().min(MAX_CHILD_ERROR);
     let cut = (0..=cut)
         .rev()
         .find(|&i| message.is_char_boundary(i))
         .unwrap_or(0);
-    let _ = status.write_all(&message.as_bytes()[..cut]);
+    let mut report = Vec::with_capacity(cut + 1);
+    report.push(STATUS_FAILED);
+    report.extend_from_slice(&message.as_bytes()[..cut]);
+    let _ = status.write_all(&report);
+}
+
+/// In a child: tell the waiting parent what went wrong, then exit 1.
+fn report_and_exit(status: &mut File, message: &str) -> ! {
+    write_failure(status, message);
     std::process::exit(1);
 }
 
@@ -323,7 +377,12 @@ fn notify(state: &[sd_notify::NotifyState]) {
 
 /// Tell systemd the daemon is ready (call after the ports are bound and the
 /// runtime runs, and again after a reload completes), with a status line.
+/// The first call also lets the command that started a daemonized meteord
+/// exit 0 (see [`daemonize`]).
 pub fn notify_ready(status: &str) {
+    if let Some(mut report) = startup_report().take() {
+        let _ = report.write_all(&[STATUS_READY]);
+    }
     notify(&[
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status(status),
@@ -355,6 +414,32 @@ mod tests {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         std::env::temp_dir().join(format!("meteord-daemon-{tag}-{}-{n}", std::process::id()))
+    }
+
+    #[test]
+    fn start_up_report_is_decoded() {
+        assert_eq!(wait_for_daemon(&[STATUS_READY][..]), Ok(()));
+        let failed = wait_for_daemon(&b"-cannot open log file /x: denied"[..]).unwrap_err();
+        assert_eq!(
+            failed,
+            "cannot start in the background: cannot open log file /x: denied"
+        );
+        // The daemon died without a word (killed, panicked).
+        let silent = wait_for_daemon(&b""[..]).unwrap_err();
+        assert!(silent.contains("exited during start-up"), "{silent}");
+    }
+
+    #[test]
+    fn failure_report_is_bounded_and_cut_on_a_char_boundary() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let mut write = File::from(write);
+        let long = "é".repeat(MAX_CHILD_ERROR);
+        write_failure(&mut write, &long);
+        drop(write);
+        let message = wait_for_daemon(File::from(read)).unwrap_err();
+        let text = message.trim_start_matches("cannot start in the background: ");
+        assert!(text.len() <= MAX_CHILD_ERROR && text.len() >= MAX_CHILD_ERROR - 1);
+        assert!(text.chars().all(|c| c == 'é'), "no replacement characters");
     }
 
     #[test]
