@@ -39,7 +39,7 @@ impl Default for CommandLine {
 }
 
 impl CommandLine {
-    /// Reads the arguments; `args` excludes argv[0].
+    /// Reads the arguments; `args` excludes `argv[0]`.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, ConfigError> {
         let mut cli = CommandLine::default();
         let mut args = args.into_iter();
