@@ -38,7 +38,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -468,13 +468,23 @@ fn canonical_inside(root: &Path, path: &Path) -> Result<(PathBuf, Metadata), Doc
 /// reading (a write racing with the read then shows up as a changed stamp on
 /// the next request rather than as stale content).
 fn read_bounded(file: &Path, limit: usize) -> Result<(Vec<u8>, Stamp), DocError> {
-    let mut handle = File::open(file).map_err(|err| match err.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-            DocError::NotFound("cannot open file")
-        }
-        _ => DocError::Io(err),
-    })?;
+    // Non-blocking open and a type check on the open handle: if the file was
+    // swapped for a FIFO since it was resolved, opening it must not hang a
+    // worker thread. (O_NONBLOCK has no effect on reading regular files.)
+    let mut handle = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(file)
+        .map_err(|err| match err.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
+                DocError::NotFound("cannot open file")
+            }
+            _ => DocError::Io(err),
+        })?;
     let meta = handle.metadata().map_err(DocError::Io)?;
+    if !meta.is_file() {
+        return Err(DocError::NotFound("not a regular file"));
+    }
     if meta.size() > limit as u64 {
         return Err(DocError::TooLarge);
     }
@@ -760,6 +770,21 @@ mod tests {
         write_old(&dir.0, "real.js", "real");
         std::os::unix::fs::symlink(dir.0.join("real.js"), dir.0.join("alias.js")).unwrap();
         assert_eq!(body_text(&docs(&dir).respond("/alias.js")), "real");
+    }
+
+    #[test]
+    fn fifo_and_directory_as_index_are_404_without_blocking() {
+        let dir = TempDir::new("fifo");
+        nix::unistd::mkfifo(&dir.0.join("pipe.txt"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        fs::create_dir_all(dir.0.join("d/index.html")).unwrap();
+        let docs = docs(&dir);
+        assert_eq!(docs.respond("/pipe.txt").status, 404);
+        assert_eq!(docs.respond("/d/").status, 404);
+        // read_bounded itself refuses a FIFO (the race after resolving).
+        assert!(matches!(
+            read_bounded(&dir.0.join("pipe.txt"), MAX_BODY),
+            Err(DocError::NotFound(_))
+        ));
     }
 
     #[test]
