@@ -537,7 +537,10 @@
         .then(function (res) {
           if (current !== c) return null;
           if (!res.ok) throw new Error('HTTP ' + res.status);
+          // The server accepted the subscription: we are receiving. (Only
+          // parsed messages and pings count as liveness for the watchdog.)
           c.opened = true;
+          setStatus(5);
           if (!res.body || !res.body.getReader) {
             return res.text().then(function (t) { pending += t; consume(true); });
           }
@@ -577,13 +580,21 @@
       };
       f.onload = function () { if (current === c) finish(c, 'done'); };
       f.src = url;
-      document.body.appendChild(f);
+      // A forever-iframe added before this frame finished loading would hold
+      // the page's load event (the endless "hourglass") for good.
+      if (document.readyState === 'complete') document.body.appendChild(f);
+      else {
+        window.addEventListener('load', function () {
+          if (current === c) document.body.appendChild(f);
+        });
+      }
     }
 
     function register(w) {
       var c = current;
       if (!c || !c.frame || c.frame.contentWindow !== w) return;
       c.opened = true;
+      setStatus(5);
       var gen = c.gen;
       w.p = function (id, chan, text) { handleCalls(gen, [{ fn: 'p', args: [id, chan, text] }]); };
       w.eof = function () { handleCalls(gen, [{ fn: 'eof', args: [] }]); };
@@ -672,6 +683,7 @@
     var frameTimer = null;
     var frameFailures = 0;
     var wanted = false;        // connect() called and not disconnected
+    var waitingForLoad = false;
 
     var M = {
       isMeteorJs: true,
@@ -770,8 +782,16 @@
     function loadFrame() {
       dropFrame();
       if (!wanted) return;
-      if (!document.body) {
-        document.addEventListener('DOMContentLoaded', loadFrame);
+      if (document.readyState !== 'complete') {
+        // Open the stream after the page has loaded: a streaming frame
+        // started earlier keeps the browser's "loading" indicator spinning.
+        if (!waitingForLoad) {
+          waitingForLoad = true;
+          window.addEventListener('load', function () {
+            waitingForLoad = false;
+            if (wanted && !frame) loadFrame();
+          });
+        }
         return;
       }
       var base = baseUrl();

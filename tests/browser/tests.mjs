@@ -1,0 +1,241 @@
+// tests.mjs — the browser test cases. Each is {name, fn(env)}; run.mjs runs
+// them in order against one shared environment (channel "chat" keeps its
+// history between tests, so every test uses texts of its own).
+
+import assert from 'node:assert/strict';
+import {
+  SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
+  say, shown, sleep, waitConnected, waitForTexts,
+} from './env.mjs';
+
+const MODES = ['stream', 'longpoll', 'smartpoll', 'simplepoll'];
+
+/* Greetings in the languages the seed article promises, plus emoji. */
+function greetings(tag) {
+  return {
+    de: `Grüße aus Köln! Schöne Straße, süße Äpfel – ß ${tag}`,
+    fr: `Ça va ? Où est l'hôtel « Le Cœur » à Besançon… ${tag}`,
+    zh: `你好，世界！今天天气很好。${tag}`,
+    ja: `こんにちは、世界。日本語のテキストです。${tag}`,
+    emoji: `🎉🚀 👍🏽 👩‍💻 ❤️ ${tag}`,
+  };
+}
+
+/* Smart polls in tests: fast enough to keep the suite short. */
+const POLL_QUERY = '&minpollfreq=500&maxpollfreq=2000';
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('meteord serves meteor.js and stream.html', async (env) => {
+  const js = await fetch(`${env.meteord.url}/meteor.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type') ?? '', /javascript/);
+  assert.match(await js.text(), /registerEventCallback/);
+  const html = await fetch(`${env.meteord.url}/stream.html`);
+  assert.equal(html.status, 200);
+  assert.match(await html.text(), /data-meteor-frame/);
+});
+
+for (const mode of MODES) {
+  test(`two pages chat both ways, all languages (${mode})`, async (env) => {
+    const q = mode.endsWith('poll') ? POLL_QUERY : '';
+    const anna = await env.openChat(mode, 'Anna', q);
+    const ben = await env.openChat(mode, 'Ben 本', q);
+    try {
+      const g = greetings(`[${mode}]`);
+      await say(anna, g.de);
+      await say(ben, g.zh);
+      await say(anna, g.fr);
+      await say(ben, g.ja);
+      await say(ben, g.emoji);
+      for (const [label, page] of [['Anna', anna], ['Ben', ben]]) {
+        const list = await waitForTexts(page, Object.values(g));
+        assertOrderedUnique(list, label);
+        assertEachOnce(list, [g.de, g.fr], label, 'Anna');
+        assertEachOnce(list, [g.zh, g.ja, g.emoji], label, 'Ben 本');
+        assertNoPageErrors(page, label);
+      }
+      const status = await anna.textContent('#status');
+      assert.match(status, mode === 'stream' ? /live/ : /polling/);
+    } finally {
+      await anna.closeAll();
+      await ben.closeAll();
+    }
+  });
+}
+
+test('stream over the classic forever-iframe transport', async (env) => {
+  const page = await env.openChat('stream', 'Iris', '&transport=iframe');
+  try {
+    const text = 'iframe transport: Grüß Gott, 世界 🌍';
+    const { status } = await env.chat.post('Poster', text);
+    assert.equal(status, 200);
+    const list = await waitForTexts(page, [text]);
+    assertEachOnce(list, [text], 'iframe', 'Poster');
+    assertOrderedUnique(list, 'iframe');
+    // the /push iframe really is in use (inside the stream.html frame)
+    assert.ok(page.frames().some((f) => f.url().includes('/iframe/chat')), 'no /push/…/iframe/ frame');
+  } finally {
+    await page.closeAll();
+  }
+});
+
+test('a fresh page and a reload show exactly the last 10 messages', async (env) => {
+  const tag = `reload-${Date.now()}`;
+  const texts = [];
+  for (let i = 1; i <= 12; i++) {
+    texts.push(`${tag} message ${i}`);
+    const { status, json } = await env.chat.post('Rita', texts[i - 1]);
+    assert.equal(status, 200, JSON.stringify(json));
+    assert.equal(json.ok, true);
+  }
+  const last10 = texts.slice(2);
+  const page = await env.openChat('stream', 'Rita');
+  try {
+    for (let round = 0; round < 2; round++) {
+      const list = await waitForTexts(page, last10);
+      assert.deepEqual(list.map((m) => m.text), last10, `round ${round}: shown messages`);
+      assertOrderedUnique(list, `round ${round}`);
+      if (round === 0) {
+        await page.reload();
+        await waitConnected(page, 'stream');
+      }
+    }
+    assertNoPageErrors(page, 'reload');
+  } finally {
+    await page.closeAll();
+  }
+});
+
+test('hostile messages show as text and run nothing', async (env) => {
+  const hostile = [
+    '<img src=x onerror="window.__pwned=1;parent.__pwned=1">',
+    '</script><script>window.__pwned=2</script>',
+    '"); window.__pwned=3; ("',
+    "'; window.__pwned=4; '",
+    'back\\slash \\" \\\' \\u0041 \\n end\\',
+    '<b>not bold</b> &amp; &#233; &lt;',
+    '~id~ ~text~ ~~',
+  ];
+  const viewer = await env.openChat('stream', 'Viewer');
+  const poller = await env.openChat('longpoll', 'Poller', POLL_QUERY);
+  try {
+    for (const h of hostile) await say(viewer, h);
+    const evil = await env.chat.post('<i onmouseover=alert(1)>Mallory</i>', '</strong><img src=y onerror=window.__pwned=5>');
+    assert.equal(evil.status, 200);
+    for (const [label, page] of [['stream', viewer], ['longpoll', poller]]) {
+      const list = await waitForTexts(page, [...hostile, '</strong><img src=y onerror=window.__pwned=5>']);
+      assertEachOnce(list, hostile, label, 'Viewer');
+      assertEachOnce(list, ['</strong><img src=y onerror=window.__pwned=5>'], label,
+        '<i onmouseover=alert(1)>Mallory</i>');
+      assertOrderedUnique(list, label);
+      await sleep(300); // give a would-be onerror handler time to fire
+      for (const frame of page.frames()) {
+        const pwned = await frame.evaluate(() => window.__pwned).catch(() => undefined);
+        assert.equal(pwned, undefined, `${label}: script ran in ${frame.url()}`);
+      }
+      const elements = await page.$$eval('#messages *', (els) =>
+        [...new Set(els.map((e) => e.tagName.toLowerCase()))].sort());
+      assert.deepEqual(elements, ['div', 'li', 'span', 'time'], `${label}: element types in the log`);
+      assertNoPageErrors(page, label);
+    }
+  } finally {
+    await viewer.closeAll();
+    await poller.closeAll();
+  }
+});
+
+test('an empty message is not sent; a failing post shows the reason', async (env) => {
+  const page = await env.openChat('stream', 'Quiet');
+  try {
+    let posts = 0;
+    page.on('request', (r) => { if (r.method() === 'POST') posts++; });
+    await page.fill('#message', '   ');
+    await page.press('#message', 'Enter');
+    await sleep(300);
+    assert.equal(posts, 0, 'an empty message was posted');
+    // A message over fcgi-chat's --max-message limit is refused with a reason.
+    await page.evaluate(() => { document.getElementById('message').removeAttribute('maxlength'); });
+    await page.fill('#message', 'x'.repeat(5000));
+    await page.press('#message', 'Enter');
+    await page.waitForSelector('#error:not([hidden])', { timeout: WAIT_MS });
+    const err = await page.textContent('#error');
+    assert.match(err, /^Not sent: \S/, 'error shown to the user');
+    assert.equal(await page.inputValue('#message'), 'x'.repeat(5000), 'the text stays for another try');
+  } finally {
+    await page.closeAll();
+  }
+});
+
+for (const [mode, signal] of [['stream', 'SIGTERM'], ['longpoll', 'SIGKILL']]) {
+  test(`meteord restart (${signal}) mid-conversation: nothing lost, nothing twice (${mode})`, async (env) => {
+    const q = mode === 'stream' ? '' : POLL_QUERY;
+    const a = await env.openChat(mode, 'Alice', q);
+    const b = await env.openChat(mode, 'Bob', q);
+    try {
+      const tag = `[${signal} ${Date.now()}]`;
+      const before = [`before 1 ${tag}`, `before 2 ${tag}`, `vorher 3 – Grüße ${tag}`];
+      await say(a, before[0]);
+      await say(b, before[1]);
+      await say(a, before[2]);
+      for (const p of [a, b]) await waitForTexts(p, before);
+
+      await env.meteord.stop(signal);
+      // While meteord is down a post fails visibly, and nothing else breaks.
+      await a.fill('#message', `while down ${tag}`);
+      await a.press('#message', 'Enter');
+      await a.waitForSelector('#error:not([hidden])', { timeout: WAIT_MS });
+      await a.waitForSelector('#status:not([data-state="live"]):not([data-state="polling"])', { timeout: WAIT_MS });
+      await env.meteord.start();
+      for (const p of [a, b]) await waitConnected(p, mode);
+
+      const after = [`after 1 ${tag}`, `nachher 2 – 再见 ${tag}`, `after 3 🎈 ${tag}`];
+      await say(b, after[0]);
+      await say(a, after[1]);
+      await say(b, after[2]);
+      for (const [label, p] of [['Alice', a], ['Bob', b]]) {
+        const list = await waitForTexts(p, [...before, ...after]);
+        assertEachOnce(list, [...before, ...after], label);
+        assertOrderedUnique(list, label);
+        assert.equal(list.filter((m) => m.text === `while down ${tag}`).length, 0, `${label}: phantom message`);
+        assertNoPageErrors(p, label);
+      }
+      // Let a few more pings/polls pass: still nothing twice.
+      await sleep(2500);
+      for (const [label, p] of [['Alice', a], ['Bob', b]]) assertOrderedUnique(await shown(p), `${label} later`);
+    } finally {
+      await a.closeAll();
+      await b.closeAll();
+    }
+  });
+}
+
+test("the seed article's snippet, verbatim, works with our meteor.js", async (env) => {
+  const page = await env.newPage();
+  try {
+    const tag = `seed-${Date.now()}`;
+    const first = `${tag}: first, before the page (backtrack)`;
+    assert.equal((await env.chat.post('Seed', first)).status, 200);
+    await page.goto(`http://${SEED_HOST}:${env.pages.port}/seed.html`);
+    await page.waitForFunction(() => window.Meteor && window.Meteor.status === 5, null, { timeout: WAIT_MS });
+    const second = `${tag}: second, live – ça marche 🎉`;
+    assert.equal((await env.chat.post('Seed', second)).status, 200);
+    await page.waitForFunction((t) => Array.from(document.querySelectorAll('#chat li'))
+      .some((li) => li.textContent.includes(t)), second.split(' – ')[0], { timeout: WAIT_MS });
+    const items = await page.$$eval('#chat li', (lis) => lis.map((li) => li.textContent));
+    // addMsg gets the raw message text: fcgi-chat's <strong>…</strong> markup
+    // with numeric character references, as the original chat.php sent it.
+    assert.equal(items.filter((t) => t.includes(first)).length, 1, 'backtracked message once');
+    const live = items.filter((t) => t.includes(`${tag}: second, live`));
+    assert.equal(live.length, 1, 'live message once');
+    assert.match(live[0], /^<strong>Seed \d{2}:\d{2}:\d{2}<\/strong> /);
+    assert.equal(await page.evaluate(() => [Meteor.hostid, Meteor.host, Meteor.mode].join(' ')),
+      `1234567 data.${SEED_HOST} stream`);
+    assertNoPageErrors(page, 'seed');
+  } finally {
+    await page.closeAll();
+  }
+});
+
+export default tests;
