@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
+            // When detached, this reaches the terminal of whoever started us.
+            daemon::report_startup_failure(&format!("{e:#}"));
             eprintln!("meteord: {e:#}");
             ExitCode::FAILURE
         }
@@ -57,15 +59,7 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     }
     daemon::drop_privileges(config.user.as_deref(), config.group.as_deref())?;
     let log = log::init(&config)?;
-    let ids = Ids::open(config.state_file.as_deref()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the message-id state file {}: {e}",
-            config
-                .state_file
-                .as_deref()
-                .map_or("-".into(), |p| p.display().to_string())
-        )
-    })?;
+    let ids = open_ids(&config)?;
     tracing::info!(
         version = meteord::SERVER_NAME,
         config = %config.source.as_deref().map_or("built-in".into(), |p| p.display().to_string()),
@@ -91,6 +85,33 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     }
     result?;
     Ok(())
+}
+
+/// The id sequence. A state file whose directory is missing or not ours
+/// (plain `meteord` run by a user, with the shipped StateFile) is not fatal:
+/// ids then start from the clock, which still never goes back. A state
+/// file with garbage in it is fatal: guessing could reuse ids.
+fn open_ids(config: &Config) -> anyhow::Result<Ids> {
+    let Some(path) = config.state_file.as_deref() else {
+        return Ok(Ids::open(None)?);
+    };
+    match Ids::open(Some(path)) {
+        Ok(ids) => Ok(ids),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            tracing::warn!(file = %path.display(), error = %e,
+                "cannot use the state file; message ids start from the clock");
+            Ok(Ids::open(None)?)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot use the message-id state file {}: {e}",
+            path.display()
+        )),
+    }
 }
 
 /// Turn signals into [`Control`] messages. SIGHUP re-reads the configuration

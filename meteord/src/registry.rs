@@ -151,14 +151,13 @@ impl Connections {
         {
             inner.conns.remove(&conn.number);
         }
-        if let Some(details) = conn.details.get() {
-            if inner
+        if let Some(details) = conn.details.get()
+            && inner
                 .hostids
                 .get(&details.hostid)
                 .is_some_and(|c| Arc::ptr_eq(c, conn))
-            {
-                inner.hostids.remove(&details.hostid);
-            }
+        {
+            inner.hostids.remove(&details.hostid);
         }
     }
 
@@ -172,10 +171,10 @@ impl Connections {
             .lock()
             .hostids
             .insert(details.hostid.clone(), conn.clone());
-        if let Some(previous) = previous {
-            if !Arc::ptr_eq(&previous, conn) {
-                previous.request_stop(StopReason::Replaced);
-            }
+        if let Some(previous) = previous
+            && !Arc::ptr_eq(&previous, conn)
+        {
+            previous.request_stop(StopReason::Replaced);
         }
     }
 

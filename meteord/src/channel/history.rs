@@ -92,10 +92,10 @@ impl History {
         }
     }
 
-    /// Drop messages older than `max_age` seconds (`MaxMessageAge`), and the
-    /// live slack whose grace ran out.
+    /// Drop messages older than `max_age` seconds (`MaxMessageAge`; 0 = no
+    /// age limit), and the live slack whose grace ran out.
     pub fn expire(&mut self, now: u64, max_age: u64) {
-        while let Some(front) = self.ring.front() {
+        while let Some(front) = self.ring.front().filter(|_| max_age > 0) {
             if front.timestamp.saturating_add(max_age) > now {
                 break;
             }
@@ -273,6 +273,14 @@ mod tests {
         assert_eq!(h.last_id(), 2);
         let mut out = Vec::new();
         assert_eq!(h.read_after(0, 10, &mut out), Err(Lagged));
+    }
+
+    #[test]
+    fn zero_max_age_keeps_everything() {
+        let mut h = History::new(10);
+        h.push(msg(1, 100), 100);
+        h.expire(1_000_000, 0);
+        assert_eq!(h.replayable_len(), 1);
     }
 
     #[test]

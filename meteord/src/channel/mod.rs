@@ -236,11 +236,11 @@ impl Channels {
         let mut registry = self.lock();
         let channel = &subscription.channel;
         let mut state = channel.lock();
-        if let Some(slot) = state.waiters.get_mut(subscription.token) {
-            if slot.take().is_some() {
-                state.free.push(subscription.token);
-                state.subscribers -= 1;
-            }
+        if let Some(slot) = state.waiters.get_mut(subscription.token)
+            && slot.take().is_some()
+        {
+            state.free.push(subscription.token);
+            state.subscribers -= 1;
         }
         if state.subscribers == 0 && state.history.replayable_len() == 0 && !state.removed {
             state.removed = true;

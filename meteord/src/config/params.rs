@@ -101,8 +101,9 @@ params! {
         "Address the controller port listens on. Anyone who can reach it can publish; \
          the original listened on every address, we listen on loopback unless told \
          otherwise.";
-    CONTROLLER_PORT: "ControllerPort", Kind::Port { allow_zero: false }, "4671", false,
-        "TCP port of the controller (ADDMESSAGE, LISTCHANNELS, ...).";
+    CONTROLLER_PORT: "ControllerPort", Kind::Port { allow_zero: true }, "4671", false,
+        "TCP port of the controller (ADDMESSAGE, LISTCHANNELS, ...). 0 = any free port \
+         (the one chosen is logged at start).";
     CONTROLLER_SHUTDOWN_MSG: "ControllerShutdownMsg", Kind::Text, "", false,
         "Text sent to every controller connection when the daemon shuts down (empty = \
          nothing).";
@@ -170,8 +171,8 @@ params! {
          case-insensitively.";
     SUBSCRIBER_IP: "SubscriberIP", Kind::Ip, "0.0.0.0", false,
         "Address the subscriber (HTTP) port listens on.";
-    SUBSCRIBER_PORT: "SubscriberPort", Kind::Port { allow_zero: false }, "4670", false,
-        "TCP port browsers connect to.";
+    SUBSCRIBER_PORT: "SubscriberPort", Kind::Port { allow_zero: true }, "4670", false,
+        "TCP port browsers connect to. 0 = any free port (the one chosen is logged at start).";
     SUBSCRIBER_SHUTDOWN_MSG: "SubscriberShutdownMsg", Kind::Text, r"<script>eof();</script>\r\n", true,
         "Sent to a subscriber when the daemon shuts down or a newer connection with the \
          same hostid takes over.";

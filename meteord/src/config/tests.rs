@@ -501,11 +501,11 @@ fn numbers_ports_and_addresses_tolerate_surrounding_blanks() {
 fn bad_values_name_origin_parameter_and_value() {
     assert_eq!(
         error("# c\nSubscriberPort 70000\n", &[]),
-        "test.conf:2: parameter SubscriberPort: invalid value \"70000\": expected a port number from 1 to 65535"
+        "test.conf:2: parameter SubscriberPort: invalid value \"70000\": expected a port number from 0 to 65535"
     );
     assert_eq!(
-        error("", &["-ControllerPort", "0"]),
-        "command line: parameter ControllerPort: invalid value \"0\": expected a port number from 1 to 65535"
+        error("", &["-ControllerPort", "65536"]),
+        "command line: parameter ControllerPort: invalid value \"65536\": expected a port number from 0 to 65535"
     );
     assert_eq!(
         error("ControllerIP localhost\n", &[]),

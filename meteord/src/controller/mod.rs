@@ -207,18 +207,18 @@ fn describe(conn: &Conn) -> Vec<String> {
         ("ip", conn.ip.to_string()),
         ("age", now.saturating_sub(conn.started).to_string()),
     ];
-    if conn.kind == ConnKind::Subscriber {
-        if let Some(d) = conn.details.get() {
-            pairs.push(("mode", d.mode.to_string()));
-            pairs.push(("headerBuffer", "0".to_string()));
-            pairs.push((
-                "messageCount",
-                conn.messages.load(Ordering::Relaxed).to_string(),
-            ));
-            pairs.push(("connectionTimeLimit", d.max_time.to_string()));
-            pairs.push(("useragent", d.user_agent.to_string()));
-            pairs.push(("subscriberID", d.hostid.to_string()));
-        }
+    if conn.kind == ConnKind::Subscriber
+        && let Some(d) = conn.details.get()
+    {
+        pairs.push(("mode", d.mode.to_string()));
+        pairs.push(("headerBuffer", "0".to_string()));
+        pairs.push((
+            "messageCount",
+            conn.messages.load(Ordering::Relaxed).to_string(),
+        ));
+        pairs.push(("connectionTimeLimit", d.max_time.to_string()));
+        pairs.push(("useragent", d.user_agent.to_string()));
+        pairs.push(("subscriberID", d.hostid.to_string()));
     }
     key_values(pairs)
 }

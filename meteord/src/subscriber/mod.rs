@@ -33,6 +33,10 @@ use request::{HeadError, Route, StreamRequest};
 /// batching bursts into few writes.
 const READ_BATCH: usize = 256;
 
+/// Most bytes gathered for one write: bounds what a stalled subscriber
+/// holds while its socket is full (the rest waits in the shared history).
+const MAX_WRITE: usize = 64 * 1024;
+
 /// Bytes we are willing to read and discard from a streaming client (it has
 /// no reason to send anything after its request).
 const MAX_IGNORED_INPUT: u64 = 64 * 1024;
@@ -231,6 +235,13 @@ impl Drop for Membership<'_> {
     }
 }
 
+/// Bytes for one write: a single message's shared rendering (no copy), or
+/// several messages concatenated.
+enum Output {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
 /// Progress of one stream against its mode's limits.
 struct Progress<'a> {
     mode: &'a CompiledMode,
@@ -247,6 +258,30 @@ impl Progress<'_> {
     fn finished(&self) -> bool {
         let settings = &self.mode.settings;
         !settings.persist || (settings.close_on_event && self.sent > 0) || self.max_reached()
+    }
+
+    /// Render the head of `messages` for one write, bounded by
+    /// [`MAX_WRITE`] and the mode's limits; returns the bytes and how many
+    /// messages they hold.
+    fn render_batch(&mut self, messages: &[Arc<Message>]) -> (Output, usize) {
+        if messages.len() == 1 && !self.max_reached() {
+            self.sent += 1;
+            return (
+                Output::Shared(CompiledModes::message_bytes(self.mode, &messages[0])),
+                1,
+            );
+        }
+        let mut out = Vec::new();
+        let mut taken = 0;
+        for message in messages {
+            if self.max_reached() || (taken > 0 && out.len() >= MAX_WRITE) {
+                break;
+            }
+            out.extend_from_slice(&CompiledModes::message_bytes(self.mode, message));
+            self.sent += 1;
+            taken += 1;
+        }
+        (Output::Owned(out), taken)
     }
 
     /// Append `messages` (in order) while the mode allows more.
@@ -401,9 +436,8 @@ async fn live(
         if conn.stop_reason() != StopReason::Running {
             break End::Shutdown;
         }
-        match drain(state, stream, conn, membership, progress).await? {
-            Some(end) => break end,
-            None => {}
+        if let Some(end) = drain(state, stream, conn, membership, progress).await? {
+            break end;
         }
         tokio::select! {
             _ = conn.notify.notified() => {}
@@ -465,8 +499,7 @@ async fn drain(
     let mut batch: Vec<Arc<Message>> = Vec::new();
     loop {
         batch.clear();
-        for subscription in &mut membership.subscriptions {
-            let before = batch.len();
+        for subscription in &membership.subscriptions {
             if subscription
                 .channel
                 .read_after(subscription.cursor, READ_BATCH, &mut batch)
@@ -477,45 +510,45 @@ async fn drain(
                     "subscriber fell out of the history; closing so it resumes");
                 return Ok(Some(End::Footer));
             }
-            if let Some(last) = batch[before..].last() {
-                subscription.cursor = last.id;
-            }
         }
         if batch.is_empty() {
             return Ok(None);
         }
-        let full = batch.len() >= READ_BATCH;
         if membership.subscriptions.len() > 1 {
             batch.sort_by_key(|m| m.id);
         }
-        let sent = if batch.len() == 1 && !progress.max_reached() {
-            // The common case: write the shared rendering without copying.
-            let bytes: Bytes = CompiledModes::message_bytes(progress.mode, &batch[0]);
-            progress.sent += 1;
-            let finished = progress.finished();
-            if finished {
+        let (out, taken) = progress.render_batch(&batch);
+        // Only what was written moves the cursors; the rest is read again.
+        for message in &batch[..taken] {
+            if let Some(subscription) = membership
+                .subscriptions
+                .iter_mut()
+                .find(|s| Arc::ptr_eq(&s.channel.name, &message.channel))
+            {
+                subscription.cursor = subscription.cursor.max(message.id);
+            }
+        }
+        let finished = progress.finished();
+        match out {
+            Output::Shared(bytes) if !finished => write_out(state, stream, conn, &bytes).await?,
+            Output::Shared(bytes) => {
                 let mut out = bytes.to_vec();
                 out.extend_from_slice(&progress.mode.footer);
                 write_out(state, stream, conn, &out).await?;
-            } else {
-                write_out(state, stream, conn, &bytes).await?;
             }
-            1
-        } else {
-            let mut out = Vec::new();
-            let sent = progress.append(&mut out, &batch);
-            if progress.finished() {
-                out.extend_from_slice(&progress.mode.footer);
+            Output::Owned(mut out) => {
+                if finished {
+                    out.extend_from_slice(&progress.mode.footer);
+                }
+                write_out(state, stream, conn, &out).await?;
             }
-            write_out(state, stream, conn, &out).await?;
-            sent
-        };
-        count_sent(state, conn, sent);
-        if progress.finished() {
+        }
+        count_sent(state, conn, taken as u64);
+        if finished {
             let _ = stream.shutdown().await;
             return Ok(Some(End::Done));
         }
-        if !full {
+        if taken == batch.len() && batch.len() < READ_BATCH {
             return Ok(None);
         }
     }
