@@ -338,7 +338,7 @@ mod tests {
         let c = Controller::new(&f.addr, T);
         assert_eq!(c.send("ADDMESSAGE chat a\n").await, Ok(1));
         // Let the close reach us so the probe sees it.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(c.send("ADDMESSAGE chat b\n").await, Ok(2));
         assert_eq!(f.conns.load(Ordering::SeqCst), 2);
         assert_eq!(f.lines.lock().unwrap().len(), 2, "each line exactly once");
