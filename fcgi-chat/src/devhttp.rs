@@ -102,6 +102,7 @@ pub async fn serve(listener: TcpListener, dev: Arc<DevHttp>) {
 }
 
 async fn connection(mut stream: TcpStream, dev: Arc<DevHttp>) {
+    let _in_flight = dev.app.begin_request();
     let (reply, head_only) = match timeout(REQUEST_TIMEOUT, request(&mut stream, &dev)).await {
         Ok(r) => r,
         Err(_) => (Reply::text(408, "request timed out"), false),

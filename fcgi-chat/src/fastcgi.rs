@@ -257,7 +257,9 @@ where
         match requests.next().await {
             Ok(Some(request)) => {
                 let app = app.clone();
+                let in_flight = app.begin_request();
                 tokio::spawn(async move {
+                    let _in_flight = in_flight;
                     if let Err(e) = request.process(|req| respond(req, app)).await {
                         // The web server went away mid-answer (client abort).
                         tracing::debug!("FastCGI request not completed: {e}");

@@ -27,6 +27,18 @@ pub struct ChatConfig {
 pub struct App {
     config: ChatConfig,
     controller: Controller,
+    /// Number of requests being served, so shutdown can let them finish.
+    in_flight: tokio::sync::watch::Sender<usize>,
+}
+
+/// Marks one request as in flight until dropped.
+#[derive(Debug)]
+pub struct InFlight(tokio::sync::watch::Sender<usize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// What to send back; the front end renders it as HTTP or a FastCGI
@@ -99,7 +111,26 @@ pub fn reason_phrase(status: u16) -> &'static str {
 impl App {
     /// Builds the shared state.
     pub fn new(config: ChatConfig, controller: Controller) -> Self {
-        Self { config, controller }
+        Self {
+            config,
+            controller,
+            in_flight: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Counts a request as in flight; front ends hold the guard until the
+    /// answer is written.
+    pub fn begin_request(&self) -> InFlight {
+        self.in_flight.send_modify(|n| *n += 1);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Waits until no request is in flight, for at most `limit`; returns
+    /// how many were still running when it gave up.
+    pub async fn drain(&self, limit: std::time::Duration) -> usize {
+        let mut rx = self.in_flight.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
+        *self.in_flight.borrow()
     }
 
     /// The configured limits (front ends size their body caps from them).
@@ -148,6 +179,29 @@ mod tests {
         assert!(!ok.header_block().contains("Allow"));
         assert!(ok.header_block().contains("Cache-Control: no-store\r\n"));
         assert!(ok.header_block().contains("Content-Length: 18\r\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_waits_for_requests_in_flight() {
+        let app = std::sync::Arc::new(App::new(
+            ChatConfig {
+                channel: "chat".into(),
+                time_zone: TimeZone::UTC,
+                limits: Limits::default(),
+            },
+            Controller::new("127.0.0.1:9", std::time::Duration::from_millis(100)),
+        ));
+        assert_eq!(app.drain(std::time::Duration::from_secs(1)).await, 0);
+        let guard = app.begin_request();
+        let second = app.begin_request();
+        assert_eq!(app.drain(std::time::Duration::from_secs(1)).await, 2);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            drop(guard);
+        });
+        assert_eq!(app.drain(std::time::Duration::from_secs(1)).await, 1);
+        drop(second);
+        assert_eq!(app.drain(std::time::Duration::from_secs(1)).await, 0);
     }
 
     #[tokio::test]

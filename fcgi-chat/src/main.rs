@@ -17,6 +17,9 @@ use tracing_subscriber::EnvFilter;
 const EXIT_CONFIG: u8 = 64;
 /// Runtime failure after start-up.
 const EXIT_FAILURE: u8 = 1;
+/// How long shutdown waits for requests in flight: longer than the default
+/// publish timeout (3 s) so a request waiting on meteord can still answer.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Front end, bound before the runtime exists.
 enum Bound {
@@ -118,38 +121,39 @@ async fn run(bound: Bound, app: Arc<App>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let stop = async {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+    let mut cleanup = None;
+    let serve = async {
+        match bound {
+            Bound::FastCgi(listener) => {
+                cleanup = listener.cleanup_path().map(ToOwned::to_owned);
+                fastcgi::serve(listener, app.clone()).await
+            }
+            Bound::Http(listener, dev) => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                tracing::info!("dev HTTP server on http://{}/", listener.local_addr()?);
+                devhttp::serve(listener, Arc::new(dev)).await;
+                Ok(())
+            }
         }
     };
-    match bound {
-        Bound::FastCgi(listener) => {
-            let cleanup = listener.cleanup_path().map(ToOwned::to_owned);
-            let result = tokio::select! {
-                r = fastcgi::serve(listener, app) => r,
-                why = stop => {
-                    tracing::info!("{why}: shutting down");
-                    Ok(())
-                }
-            };
-            if let Some(path) = cleanup {
-                let _ = std::fs::remove_file(path);
-            }
-            result
-        }
-        Bound::Http(listener, dev) => {
-            listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            tracing::info!("dev HTTP server on http://{}/", listener.local_addr()?);
-            tokio::select! {
-                () = devhttp::serve(listener, Arc::new(dev)) => Ok(()),
-                why = stop => {
-                    tracing::info!("{why}: shutting down");
-                    Ok(())
-                }
-            }
-        }
+    let result = tokio::select! {
+        r = serve => r,
+        _ = term.recv() => Ok(()),
+        _ = int.recv() => Ok(()),
+    };
+    // Stop accepting (the listener is gone with `serve`), let requests in
+    // flight finish; a second signal exits at once.
+    tracing::info!("shutting down");
+    tokio::select! {
+        left = app.drain(DRAIN_LIMIT) => if left > 0 {
+            tracing::warn!("{left} request(s) still running after {DRAIN_LIMIT:?}; exiting anyway");
+        },
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
+    if let Some(path) = cleanup {
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }

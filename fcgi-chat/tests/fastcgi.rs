@@ -537,3 +537,32 @@ fn interoperates_with_libfcgi_cgi_fcgi_client() {
         "ADDMESSAGE chat <strong>libfcgi T</strong> Gr&#252;&#223;e\n"
     );
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let ctl = FakeController::start(Behaviour::Slow(Duration::from_millis(600)));
+    let dir = TempDir::new("drain");
+    let sock = dir.path().join("s.sock");
+    let listen = format!("unix:{}", sock.display());
+    let endpoint = Endpoint::Unix(sock.clone());
+    let mut proc = spawn_fcgi_chat(
+        &["--listen", &listen, "--controller", &ctl.addr],
+        &[],
+        &endpoint,
+    );
+    let ep = endpoint.clone();
+    let pending = std::thread::spawn(move || ep.post_form("message=in+flight"));
+    wait_for("the line to reach the controller", || {
+        (!ctl.lines().is_empty()).then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proc.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let resp = pending.join().unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let status = wait_for("exit after SIGTERM", || proc.exited());
+    assert!(status.success(), "{status}");
+    assert!(endpoint.try_connect().is_err(), "no longer accepting");
+}
