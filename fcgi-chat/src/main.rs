@@ -121,13 +121,13 @@ async fn run(bound: Bound, app: Arc<App>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut cleanup = None;
+    let cleanup = match &bound {
+        Bound::FastCgi(listener) => listener.cleanup_path().map(ToOwned::to_owned),
+        Bound::Http(..) => None,
+    };
     let serve = async {
         match bound {
-            Bound::FastCgi(listener) => {
-                cleanup = listener.cleanup_path().map(ToOwned::to_owned);
-                fastcgi::serve(listener, app.clone()).await
-            }
+            Bound::FastCgi(listener) => fastcgi::serve(listener, app.clone()).await,
             Bound::Http(listener, dev) => {
                 listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
