@@ -37,8 +37,9 @@ BROWSER_TIMEOUT_S=120   # whole Chromium run per proxy
 
 PASSED=0
 FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "not ok - $1${2:+: $2}"; }
+# Results are one line each (multi-line details are folded).
+pass() { PASSED=$((PASSED + 1)); echo "ok - $1" | tr '\n' ' ' | sed 's/ *$//'; echo; }
+fail() { FAILED=$((FAILED + 1)); echo "not ok - $1${2:+: $2}" | tr '\n' ' ' | sed 's/ *$//'; echo; }
 note() { echo "  # $*"; }
 
 WORK=$(mktemp -d /tmp/deploy-e2e.XXXXXX)
@@ -46,8 +47,20 @@ WORK=$(mktemp -d /tmp/deploy-e2e.XXXXXX)
 chmod 0755 "$WORK"
 PIDS=()
 
+# A process counts as alive unless it is gone or a zombie (in containers
+# whose PID 1 does not reap, a stopped daemon lingers as a zombie).
+alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Stop everything this script started; runs once (end of script or EXIT).
+CLEANED=0
 cleanup() {
-    local p
+    local p any
+    [ "$CLEANED" = 1 ] && return
+    CLEANED=1
     if [ -n "${SYSV_INIT:-}" ] && [ -x "$SYSV_INIT" ]; then
         "$SYSV_INIT" stop >/dev/null 2>&1
     fi
@@ -60,13 +73,19 @@ cleanup() {
     for p in "${PIDS[@]}"; do
         kill "$p" 2>/dev/null
     done
-    # Give everything a moment (bounded) to leave before removing files.
-    for _ in $(seq 40); do
-        [ -f "$WORK/apache/run/httpd.pid" ] || [ -f "$WORK/nginx/nginx.pid" ] || break
+    # SIGTERM lets meteord drain (ShutdownTimeout, 5 s); wait up to 8 s.
+    for _ in $(seq 160); do
+        any=0
+        for p in "${PIDS[@]}"; do
+            alive "$p" && any=1
+        done
+        [ -f "$WORK/apache/run/httpd.pid" ] && any=1
+        [ -f "$WORK/nginx/nginx.pid" ] && any=1
+        [ "$any" = 0 ] && break
         sleep "$POLL_S"
     done
     for p in "${PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null
+        alive "$p" && kill -9 "$p" 2>/dev/null
     done
     if [ "${KEEP_TMP:-0}" = 1 ]; then
         echo "# kept $WORK"
@@ -141,12 +160,16 @@ start_stream() {
     curl -sSN --max-time 60 --resolve "$host:$port:127.0.0.1" \
         "http://$host:$port$path" >"$file" 2>"$file.err" &
     STREAM_PID=$!
+    disown "$STREAM_PID"
     PIDS+=("$STREAM_PID")
 }
 
 stop_stream() {
     kill "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
+    for _ in $(seq 40); do
+        alive "$1" || return 0
+        sleep "$POLL_S"
+    done
 }
 
 # --------------------------------------------------------- preconditions
@@ -197,6 +220,7 @@ while [ "$CP" = "$SP" ]; do CP=$(free_port); done
     -SubscriberDocumentRoot "$ROOT/public" -StateFile "$WORK/meteord.state" \
     >"$WORK/meteord.log" 2>&1 &
 METEORD_PID=$!
+disown "$METEORD_PID"
 PIDS+=("$METEORD_PID")
 if wait_port "$SP" && wait_port "$CP"; then
     pass "meteord is up (subscriber :$SP, controller :$CP)"
@@ -348,6 +372,7 @@ install -d -o "$FC_USER" -g "$FC_GROUP" -m "$(unit_value RuntimeDirectoryMode)" 
 env -i PATH=/usr/bin:/bin "${FC_ENV[@]}" \
     setpriv --reuid "$FC_USER" --regid "$FC_GROUP" --clear-groups --no-new-privs \
     $FC_EXEC >"$WORK/fcgi-chat-nginx.log" 2>&1 &
+disown "$!"
 PIDS+=("$!")
 for _ in $(seq "$READY_TRIES"); do
     [ -S "$RUN/fcgi-chat.sock" ] && break
@@ -418,9 +443,16 @@ post_checks() {
     local label=$1 port=$2 big_status=$3 file="$WORK/post-$1.out" marker code body
     local base="http://www.chat.test:$port/chat.php"
     local resolve=(--resolve "www.chat.test:$port:127.0.0.1")
-    start_stream "data.chat.test" "$port" "/push/post$RANDOM$1/xhrinteractive/chat" "$file"
+    # Subscribe from the next message id on (chat.r<id>): whatever is posted
+    # from now on reaches this subscriber, however its registration races
+    # with the post. The probe message on a scratch channel tells the id.
+    local last
+    last=$(controller "$CP" "ADDMESSAGE deploy_probe id")
+    last=${last#OK$'\t'}
+    case "$last" in '' | *[!0-9]*) last=0 ;; esac
+    start_stream "data.chat.test" "$port" "/push/post$RANDOM$1/xhrinteractive/chat.r$((last + 1))" "$file"
     local spid=$STREAM_PID
-    wait_subscribed "$CP" chat || note "$label: no subscriber on chat yet"
+    wait_for_file_text "$file" "..." "$MESSAGE_WAIT_TRIES" || note "$label: no stream header yet"
     marker="posted-via-$label-$RANDOM$RANDOM"
     body=$(curl -s -w '\n%{http_code}' --max-time 10 "${resolve[@]}" \
         --data-urlencode "user=deploy-$label" --data-urlencode "message=$marker" "$base")
@@ -533,10 +565,14 @@ rc=$?
     || fail "sysv: status while running is 0" "rc=$rc $out"
 out=$("$SYSV_INIT" start 2>&1)
 rc=$?
-if [ "$rc" = 0 ] && [ "$(sysv_pid)" = "$pid" ] && [ "$(pgrep -c -x -u meteord meteord)" = 1 ]; then
+running=0
+for p in $(pgrep -x -u meteord meteord); do
+    alive "$p" && running=$((running + 1))
+done
+if [ "$rc" = 0 ] && [ "$(sysv_pid)" = "$pid" ] && [ "$running" = 1 ]; then
     pass "sysv: a second start leaves the one running daemon alone"
 else
-    fail "sysv: a second start leaves the one running daemon alone" "rc=$rc pid $(sysv_pid) vs $pid"
+    fail "sysv: a second start leaves the one running daemon alone" "rc=$rc pid $(sysv_pid) vs $pid, $running running"
 fi
 
 # Reload = SIGHUP: same process, the connected subscriber stays connected
@@ -550,7 +586,7 @@ rc=$?
 sleep 0.5
 marker="after-reload-$RANDOM"
 controller "$SCP" "ADDMESSAGE sysv $marker" >/dev/null
-if [ "$rc" = 0 ] && [ "$(sysv_pid)" = "$pid" ] && kill -0 "$pid" 2>/dev/null \
+if [ "$rc" = 0 ] && [ "$(sysv_pid)" = "$pid" ] && alive "$pid" \
     && wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_TRIES"; then
     pass "sysv: reload (SIGHUP) keeps the daemon and its subscriber ($out)"
 else
@@ -562,13 +598,13 @@ fi
 
 out=$("$SYSV_INIT" force-reload 2>&1)
 rc=$?
-[ "$rc" = 0 ] && kill -0 "$pid" 2>/dev/null && pass "sysv: force-reload" \
+[ "$rc" = 0 ] && alive "$pid" && pass "sysv: force-reload" \
     || fail "sysv: force-reload" "rc=$rc $out"
 
 out=$("$SYSV_INIT" stop 2>&1)
 rc=$?
 gone=1
-kill -0 "$pid" 2>/dev/null && gone=0
+alive "$pid" && gone=0
 if [ "$rc" = 0 ] && [ "$gone" = 1 ] && [ ! -e "$PIDFILE" ]; then
     pass "sysv: stop ends the daemon and removes the pid file ($out)"
 else
@@ -576,7 +612,7 @@ else
 fi
 # SIGTERM from stop: the subscriber gets the shutdown message, then EOF.
 for _ in $(seq "$READY_TRIES"); do
-    kill -0 "$spid" 2>/dev/null || break
+    alive "$spid" || break
     sleep "$POLL_S"
 done
 if grep -qF 'eof()' "$file"; then
@@ -640,5 +676,6 @@ for log in "$A/logs/error.log" "$N/logs/error.log"; do
         tail -5 "$log" | sed 's/^/#   /'
     fi
 done
+cleanup
 echo "deploy: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
