@@ -362,6 +362,9 @@
             onChannelInfo(c.args[0], c.args[1]);
             break;
           case 'eof':
+            // Only a stream ends for good. A poll that says eof (the server
+            // is shutting down) just ends; the next poll finds the new one.
+            if (mode !== 'stream') break;
             onEof();
             return;
           case 'clearpoll':
@@ -427,7 +430,9 @@
       c.watchdog = setTimeout(function () {
         if (current !== c) return;
         log('no data for', limit, 'ms');
-        var silentStream = mode === 'stream' && c.opened && !c.gotData;
+        // No ping at all (not even response headers, which a buffering
+        // proxy may hold back too): this connection counts as silent.
+        var silentStream = mode === 'stream' && !c.gotData;
         finish(c, 'timeout');
         if (silentStream && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
           log('stream stays silent, falling back to', FALLBACK_MODE);
@@ -889,7 +894,8 @@
       if (!MODES[M.mode]) M.mode = 'stream';
       wanted = true;
       if (frame && frameReady) sendConnect();
-      else loadFrame();
+      else if (!frame) loadFrame();
+      // else: the frame is still loading; its "ready" sends the settings.
     };
 
     M.disconnect = function () {

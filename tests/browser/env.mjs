@@ -40,6 +40,18 @@ ${SEED_SNIPPET}
 </body></html>`;
 }
 
+/* A bare page for driving the Meteor API directly: loads meteor.js from
+ * ?base=… and sets window.meteorLoaded. */
+const API_PAGE = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>api</title></head><body>
+<script>
+var s = document.createElement('script');
+s.src = new URLSearchParams(location.search).get('base') + '/meteor.js';
+s.onload = function () { window.meteorLoaded = true; };
+document.head.appendChild(s);
+</script>
+</body></html>`;
+
 export class Env {
   async start() {
     this.dir = tempDir();
@@ -47,7 +59,7 @@ export class Env {
     await this.meteord.start();
     this.chat = new FcgiChat(this.dir, this.meteord);
     await this.chat.start();
-    this.pages = new PageServer({ '/seed.html': seedPage() });
+    this.pages = new PageServer({ '/seed.html': seedPage(), '/api.html': API_PAGE });
     await this.pages.start();
     // data.chat.test:80 is meteord, every other *.test name is 127.0.0.1 on
     // the port in the URL: the seed snippet runs unchanged, port included.

@@ -193,3 +193,43 @@ export class PageServer {
 export function tempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'meteor-browser-'));
 }
+
+/**
+ * A TCP proxy in front of meteord that holds back the whole response of
+ * every request whose request line matches `pattern` until the server closes
+ * it — what a buffering reverse proxy does to a stream. Used to prove that
+ * stream mode notices the missing pings and falls back to polling.
+ */
+export class BufferingProxy {
+  constructor(targetPort, pattern) {
+    this.targetPort = targetPort;
+    this.pattern = pattern;
+    this.sockets = new Set();
+  }
+
+  async start() {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect({ port: this.targetPort, host: '127.0.0.1' });
+      this.sockets.add(client).add(upstream);
+      let buffering = false;
+      const held = [];
+      client.on('data', (d) => {
+        const head = d.toString('latin1', 0, Math.min(d.length, 2048));
+        if (/^[A-Z]+ /.test(head)) buffering = this.pattern.test(head.split('\r\n')[0]);
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => { if (buffering) held.push(d); else client.write(d); });
+      upstream.on('end', () => { if (held.length) client.write(Buffer.concat(held)); client.end(); });
+      const drop = () => { client.destroy(); upstream.destroy(); };
+      client.on('error', drop).on('close', () => { upstream.destroy(); this.sockets.delete(client); });
+      upstream.on('error', drop).on('close', () => { this.sockets.delete(upstream); });
+    });
+    await new Promise((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = this.server.address().port;
+  }
+
+  async stop() {
+    for (const s of this.sockets) s.destroy();
+    if (this.server) await new Promise((r) => this.server.close(r));
+  }
+}

@@ -3,6 +3,7 @@
 // history between tests, so every test uses texts of its own).
 
 import assert from 'node:assert/strict';
+import { BufferingProxy } from './servers.mjs';
 import {
   SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
   say, shown, sleep, waitConnected, waitForTexts,
@@ -210,6 +211,47 @@ for (const [mode, signal] of [['stream', 'SIGTERM'], ['longpoll', 'SIGKILL']]) {
     }
   });
 }
+
+test('stream falls back to smartpoll when pings stop arriving (buffering proxy)', async (env) => {
+  const proxy = new BufferingProxy(env.meteord.subPort, /\/xhrinteractive\//);
+  await proxy.start();
+  const page = await env.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${env.pages.port}/api.html?base=http://127.0.0.1:${proxy.port}`);
+    await page.waitForFunction(() => window.meteorLoaded === true, null, { timeout: WAIT_MS });
+    await page.evaluate((port) => {
+      window.events = [];
+      Meteor.host = '127.0.0.1';
+      Meteor.port = port;
+      Meteor.pingtimeout = 1500;
+      Meteor.minpollfreq = 300;
+      Meteor.maxpollfreq = 1000;
+      Meteor.registerEventCallback('changemode', (m) => window.events.push(['mode', m]));
+      Meteor.registerEventCallback('process', (text, id, chan) => window.events.push(['msg', text, id, chan]));
+      Meteor.registerEventCallback('process', (text, id) => window.events.push(['second callback', id]));
+      Meteor.joinChannel('chat', 0);
+      Meteor.mode = 'stream';
+      Meteor.connect();
+    }, proxy.port);
+    await page.waitForFunction(() => window.events.some((e) => e[0] === 'mode'), null, { timeout: WAIT_MS });
+    assert.equal(await page.evaluate(() => Meteor.mode), 'smartpoll');
+    await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
+    await sleep(1500); // a couple of polls: the position is known, nothing old is delivered
+    const text = `after the fallback ${Date.now()}`;
+    const { json } = await env.chat.post('Polly', text);
+    await page.waitForFunction((t) => window.events.some((e) => e[0] === 'msg' && e[1].endsWith(t)), text,
+      { timeout: WAIT_MS });
+    await sleep(1500);
+    const events = await page.evaluate(() => window.events);
+    assert.deepEqual(events.map((e) => e[0]), ['mode', 'msg', 'second callback'], JSON.stringify(events));
+    assert.deepEqual(events[1].slice(2), [json.id, 'chat']);
+    assert.equal(events[2][1], json.id);
+    assertNoPageErrors(page, 'fallback');
+  } finally {
+    await page.closeAll();
+    await proxy.stop();
+  }
+});
 
 test("the seed article's snippet, verbatim, works with our meteor.js", async (env) => {
   const page = await env.newPage();
