@@ -4,6 +4,7 @@
 //! server) sit behind an `RwLock<Arc<_>>`: readers clone the `Arc` and drop
 //! the lock at once, so a reload never waits for a slow connection.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,9 @@ use crate::template::CompiledModes;
 pub struct State {
     config: RwLock<Arc<Config>>,
     modes: RwLock<Arc<CompiledModes>>,
+    /// Generation of `modes`, readable without the lock: subscribers check
+    /// it on every wake to pick up reloaded templates.
+    generation: AtomicU64,
     documents: RwLock<Arc<Documents>>,
     pub channels: Channels,
     pub ids: Ids,
@@ -50,6 +54,7 @@ impl State {
         State {
             channels: Channels::new(limits(&config)),
             config: RwLock::new(Arc::new(config)),
+            generation: AtomicU64::new(modes.generation),
             modes: RwLock::new(Arc::new(modes)),
             documents: RwLock::new(Arc::new(documents)),
             ids,
@@ -67,6 +72,10 @@ impl State {
 
     pub fn modes(&self) -> Arc<CompiledModes> {
         self.modes.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn modes_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn documents(&self) -> Arc<Documents> {
@@ -99,5 +108,6 @@ impl State {
         *self.modes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(modes);
         *self.documents.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(documents);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.generation.store(generation, Ordering::Release);
     }
 }

@@ -243,12 +243,24 @@ enum Output {
 }
 
 /// Progress of one stream against its mode's limits.
-struct Progress<'a> {
-    mode: &'a CompiledMode,
+struct Progress {
+    /// Replaced when SIGHUP brings new templates (see `refresh`).
+    mode: Arc<CompiledMode>,
     sent: u64,
 }
 
-impl Progress<'_> {
+impl Progress {
+    /// Pick up a reloaded configuration: a connected subscriber gets the
+    /// new templates from its next write on. One atomic load when nothing
+    /// changed.
+    fn refresh(&mut self, state: &State, mode_name: &str) -> bool {
+        if state.modes_generation() == self.mode.generation {
+            return false;
+        }
+        self.mode = state.modes().get(mode_name).clone();
+        true
+    }
+
     fn max_reached(&self) -> bool {
         let max = self.mode.settings.max_messages;
         max > 0 && self.sent >= max
@@ -267,7 +279,7 @@ impl Progress<'_> {
         if messages.len() == 1 && !self.max_reached() {
             self.sent += 1;
             return (
-                Output::Shared(CompiledModes::message_bytes(self.mode, &messages[0])),
+                Output::Shared(CompiledModes::message_bytes(&self.mode, &messages[0])),
                 1,
             );
         }
@@ -277,7 +289,7 @@ impl Progress<'_> {
             if self.max_reached() || (taken > 0 && out.len() >= MAX_WRITE) {
                 break;
             }
-            out.extend_from_slice(&CompiledModes::message_bytes(self.mode, message));
+            out.extend_from_slice(&CompiledModes::message_bytes(&self.mode, message));
             self.sent += 1;
             taken += 1;
         }
@@ -291,7 +303,7 @@ impl Progress<'_> {
             if self.max_reached() {
                 break;
             }
-            out.extend_from_slice(&CompiledModes::message_bytes(self.mode, message));
+            out.extend_from_slice(&CompiledModes::message_bytes(&self.mode, message));
             self.sent += 1;
         }
         self.sent - before
@@ -372,7 +384,7 @@ async fn serve_stream(
     );
     drop(info);
     let mut progress = Progress {
-        mode: &mode,
+        mode: mode.clone(),
         sent: 0,
     };
     let replayed = progress.append(&mut out, &backlog);
@@ -387,15 +399,7 @@ async fn serve_stream(
     if finished {
         return Ok(());
     }
-    live(
-        state,
-        &mut stream,
-        conn,
-        &mode,
-        &mut membership,
-        &mut progress,
-    )
-    .await
+    live(state, &mut stream, conn, &mut membership, &mut progress).await
 }
 
 fn count_sent(state: &State, conn: &Conn, n: u64) {
@@ -421,20 +425,20 @@ async fn live(
     state: &State,
     stream: &mut TcpStream,
     conn: &Conn,
-    mode: &CompiledMode,
     membership: &mut Membership<'_>,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
 ) -> io::Result<()> {
-    let settings = &mode.settings;
-    let ping_every =
-        (settings.ping_interval > 2).then(|| Duration::from_secs(settings.ping_interval));
+    let mode_name = conn.details.get().map_or("", |d| &d.mode);
+    let (mut ping_every, mut deadline) = timers(&progress.mode, conn);
     let mut next_ping = ping_every.map(|p| Instant::now() + p);
-    let deadline =
-        (settings.max_time > 0).then(|| Instant::now() + Duration::from_secs(settings.max_time));
     let mut ignored_input = 0u64;
     let end = loop {
         if conn.stop_reason() != StopReason::Running {
             break End::Shutdown;
+        }
+        if progress.refresh(state, mode_name) {
+            (ping_every, deadline) = timers(&progress.mode, conn);
+            next_ping = ping_every.map(|p| Instant::now() + p);
         }
         if let Some(end) = drain(state, stream, conn, membership, progress).await? {
             break end;
@@ -443,7 +447,7 @@ async fn live(
             _ = conn.notify.notified() => {}
             _ = sleep_until(next_ping.unwrap_or_else(far_future)), if next_ping.is_some() => {
                 let mut ping = Vec::new();
-                mode.render_ping(&mut ping, &HeaderValues { status: "200 OK", server_time: unix_now(), channel_info: b"" });
+                progress.mode.render_ping(&mut ping, &HeaderValues { status: "200 OK", server_time: unix_now(), channel_info: b"" });
                 write_out(state, stream, conn, &ping).await?;
                 next_ping = ping_every.map(|p| Instant::now() + p);
             }
@@ -465,6 +469,7 @@ async fn live(
             }
         }
     };
+    let mode = &progress.mode;
     let mut tail = Vec::new();
     match end {
         End::Done => return Ok(()),
@@ -484,6 +489,18 @@ async fn live(
     Ok(())
 }
 
+/// The ping period and the MaxTime deadline of `mode` for `conn`.
+fn timers(mode: &CompiledMode, conn: &Conn) -> (Option<Duration>, Option<Instant>) {
+    let settings = &mode.settings;
+    let ping_every =
+        (settings.ping_interval > 2).then(|| Duration::from_secs(settings.ping_interval));
+    let deadline = (settings.max_time > 0).then(|| {
+        let age = unix_now().saturating_sub(conn.started);
+        Instant::now() + Duration::from_secs(settings.max_time.saturating_sub(age))
+    });
+    (ping_every, deadline)
+}
+
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365)
 }
@@ -494,7 +511,7 @@ async fn drain(
     stream: &mut TcpStream,
     conn: &Conn,
     membership: &mut Membership<'_>,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
 ) -> io::Result<Option<End>> {
     let mut batch: Vec<Arc<Message>> = Vec::new();
     loop {

@@ -147,7 +147,8 @@ impl Daemon {
     /// configuration (new ephemeral ports).
     pub fn restart(mut self) -> Daemon {
         self.stop();
-        let dir = self.dir.clone();
+        // The new process keeps the scratch dir (state file, documents).
+        let dir = std::mem::take(&mut self.dir);
         let args = self.args.clone();
         Daemon::spawn(dir, args)
     }
@@ -233,7 +234,9 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
