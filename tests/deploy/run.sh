@@ -322,6 +322,15 @@ for f in "$ROOT"/conf/nginx/*.conf; do
         -e "s#example\.com#chat.test#g" \
         "$f" >"$N/sites/$(basename "$f")"
 done
+# Control for the buffering test: the same push server block WITHOUT
+# "proxy_buffering off" (nginx's default), on its own port and host name.
+NPC=$(free_port)
+sed -e '/proxy_buffering off;/d' \
+    -e 's/meteord_connection_upgrade/control_connection_upgrade/g' \
+    -e 's/meteord_subscriber/control_subscriber/g' \
+    -e "s#listen 127\.0\.0\.1:$NP;#listen 127.0.0.1:$NPC;#" \
+    -e 's/data\.chat\.test/control.chat.test/' \
+    "$N/sites/meteord-push.conf" >"$N/control-buffered.conf"
 cat >"$N/nginx.conf" <<EOF
 # Private test instance; includes the shipped server blocks from conf/nginx/.
 user www-data;
@@ -339,6 +348,7 @@ http {
     uwsgi_temp_path $N/tmp/uwsgi;
     scgi_temp_path $N/tmp/scgi;
     include $N/sites/*.conf;
+    include $N/control-buffered.conf;
 }
 EOF
 if out=$(nginx -t -c "$N/nginx.conf" -p "$N" 2>&1); then
@@ -419,6 +429,61 @@ stream_latency() {
     stop_stream "$spid"
 }
 
+# The control: with nginx's default proxy_buffering the same message is
+# NOT delivered within the limit (it waits until meteord closes the stream)
+# -- which is why the shipped file turns buffering off.
+buffering_control() {
+    local chan="lat_control" file="$WORK/stream-control.out" marker spid
+    start_stream "control.chat.test" "$NPC" "/push/ctl$RANDOM/xhrinteractive/$chan" "$file"
+    spid=$STREAM_PID
+    if ! wait_subscribed "$CP" "$chan"; then
+        fail "nginx control: subscriber through the buffering server block" "never registered"
+        stop_stream "$spid"
+        return
+    fi
+    marker="held-$RANDOM$RANDOM"
+    controller "$CP" "ADDMESSAGE $chan $marker" >/dev/null
+    sleep "$((STREAM_LIMIT_MS / 1000)).$((STREAM_LIMIT_MS % 1000 / 100))"
+    if grep -qF -- "$marker" "$file"; then
+        fail "nginx control: without proxy_buffering off the stream is held" "the message came through anyway"
+    else
+        pass "nginx control: without 'proxy_buffering off' the message is held back (> $STREAM_LIMIT_MS ms)"
+    fi
+    stop_stream "$spid"
+}
+
+# Pings cross both proxies: an idle stream gets meteord's ping (every
+# PingInterval = 5 s) through Apache and nginx, which is what keeps idle
+# streams inside the proxies' read timeouts.
+pings_through() {
+    local label port file spid ok
+    local -a spids=() labels=()
+    for label in apache nginx; do
+        port=$AP
+        [ "$label" = nginx ] && port=$NP
+        start_stream "data.chat.test" "$port" "/push/ping$RANDOM$label/xhrinteractive/idle_$label" \
+            "$WORK/ping-$label.out"
+        spids+=("$STREAM_PID")
+        labels+=("$label")
+    done
+    for i in 0 1; do
+        label=${labels[$i]}
+        file="$WORK/ping-$label.out"
+        # 5 s interval + margin, polled.
+        ok=0
+        wait_for_file_text "$file" 'p(-1' 700 && ok=1
+        if [ "$ok" = 1 ]; then
+            pass "$label: an idle stream receives meteord's ping through the proxy"
+        else
+            fail "$label: an idle stream receives meteord's ping through the proxy" \
+                "none within ~7 s: $(tail -c 60 "$file" | tr '\r\n' '  ')"
+        fi
+    done
+    for spid in "${spids[@]}"; do
+        stop_stream "$spid"
+    done
+}
+
 # Static files from meteord's document root through the data vhost.
 static_through() {
     local label=$1 port=$2 code
@@ -435,6 +500,8 @@ static_through apache "$AP"
 static_through nginx "$NP"
 stream_latency apache "$AP"
 stream_latency nginx "$NP"
+buffering_control
+pings_through
 
 # ------------------------------------------- (2) posting through the responders
 
@@ -534,6 +601,9 @@ sed -e "s#^DAEMON=.*#DAEMON=$WORK/bin/meteord#" \
     -e "s#^METEORD_OPTS=.*#METEORD_OPTS=\"-SubscriberIP 127.0.0.1 -SubscriberPort $SSP -ControllerPort $SCP -SubscriberDocumentRoot $ROOT/public -StateFile $S/state/meteord.state -LogFilename $S/log/meteord.log\"#" \
     "$ROOT/init/meteord.default" >"$S/meteord.default"
 PIDFILE="$S/run/meteord.pid"
+# The shipped configuration file as CONFIG (ports and paths come from
+# METEORD_OPTS, which win over the file).
+cp "$ROOT/conf/meteord.conf" "$S/meteord.conf"
 
 sysv_pid() { cat "$PIDFILE" 2>/dev/null; }
 
@@ -581,9 +651,20 @@ file="$S/stream.out"
 start_stream 127.0.0.1 "$SSP" "/push/sysv$RANDOM/xhrinteractive/sysv" "$file"
 spid=$STREAM_PID
 wait_subscribed "$SCP" sysv || note "sysv: subscriber not registered"
+index_before=$(curl -s --max-time 5 "http://127.0.0.1:$SSP/" | cmp -s - "$ROOT/public/index.html" && echo index)
+# A changed configuration for the reload to pick up.
+# (In the global part of the file: after the [mode] sections it would be
+# refused.)
+sed -i 's/^# *DirectoryIndex .*/DirectoryIndex stream.html/' "$S/meteord.conf"
 out=$("$SYSV_INIT" reload 2>&1)
 rc=$?
 sleep 0.5
+index_after=$(curl -s --max-time 5 "http://127.0.0.1:$SSP/" | cmp -s - "$ROOT/public/stream.html" && echo stream)
+if [ "$index_before" = index ] && [ "$index_after" = stream ]; then
+    pass "sysv: reload re-reads $S/meteord.conf (DirectoryIndex index.html -> stream.html)"
+else
+    fail "sysv: reload re-reads the configuration file" "GET / before: '${index_before:-other}', after: '${index_after:-other}'"
+fi
 marker="after-reload-$RANDOM"
 controller "$SCP" "ADDMESSAGE sysv $marker" >/dev/null
 if [ "$rc" = 0 ] && [ "$(sysv_pid)" = "$pid" ] && alive "$pid" \
