@@ -8,7 +8,10 @@ dir=${2:?usage: nchan.sh PORT DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dir/tmp"
 sed "s/@PORT@/$port/" "$here/nchan.conf.in" > "$dir/nginx.conf"
-nginx -t -q -p "$dir/" -c "$dir/nginx.conf"
+if ! nginx -t -q -p "$dir/" -c "$dir/nginx.conf" 2>"$dir/config-test.log"; then
+    cat "$dir/config-test.log" >&2
+    exit 1
+fi
 nginx -p "$dir/" -c "$dir/nginx.conf" </dev/null >"$dir/stdout.log" 2>&1 &
 for _ in $(seq 1 100); do
     if [[ -s "$dir/nginx.pid" ]]; then

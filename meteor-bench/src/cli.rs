@@ -124,11 +124,18 @@ pub struct Args {
     /// Unacknowledged publishes in flight.
     #[arg(long, default_value_t = 64)]
     pub window: usize,
+    /// With --rate 0: most messages per channel the publisher may be ahead
+    /// of the slowest subscriber (keep it below the server's history size,
+    /// 250 in meteord, or slow subscribers fall out of it). 0 = no flow
+    /// control, only the acknowledgement window.
+    #[arg(long, default_value_t = 100)]
+    pub max_lag: u64,
     /// Loopback source addresses to spread subscribers over (127.0.1.1, …).
     #[arg(long, default_value_t = 16)]
     pub source_ips: usize,
-    /// Wait after the last publish before counting losses, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    /// After the last publish, wait until no delivery has arrived for this
+    /// many milliseconds (at most 60 s) before counting losses.
+    #[arg(long, default_value_t = 1000)]
     pub drain_ms: u64,
     /// Settle time after all subscribers connected, before sampling memory.
     #[arg(long, default_value_t = 1000)]
@@ -168,6 +175,7 @@ pub struct Settings {
     pub connect_rate: f64,
     pub connect_concurrency: usize,
     pub window: usize,
+    pub max_lag: u64,
     pub source_ips: usize,
     pub drain: Duration,
     pub settle: Duration,
@@ -290,6 +298,7 @@ impl Settings {
             connect_rate: a.connect_rate,
             connect_concurrency: a.connect_concurrency,
             window: a.window,
+            max_lag: a.max_lag,
             source_ips: a.source_ips,
             drain: Duration::from_millis(a.drain_ms),
             settle: Duration::from_millis(a.settle_ms),
@@ -299,6 +308,11 @@ impl Settings {
             nchan_pub: a.nchan_pub,
             run_tag,
         })
+    }
+
+    /// Whether the publisher is paced by the subscribers' progress.
+    pub fn flow_control(&self) -> bool {
+        self.rate == 0.0 && self.max_lag > 0 && self.scenario != Scenario::Idle
     }
 
     /// Name of channel `k` in this run.

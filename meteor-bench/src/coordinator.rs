@@ -10,7 +10,9 @@
 //! 4. drain, sample the server (CPU seconds of the publish window);
 //! 5. `STOP` with the per-channel counts; workers answer `RESULT`.
 
+use std::cell::RefCell;
 use std::process::Stdio;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -18,6 +20,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::{mpsc, watch};
 
 use crate::cli::{Scenario, Settings};
 use crate::procstat::{self, Sample};
@@ -30,21 +33,52 @@ const FD_RESERVE: u64 = 100;
 const RESULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Extra time a worker may take to report READY beyond the ramp.
 const READY_SLACK: Duration = Duration::from_secs(90);
+/// Upper bound on waiting for late deliveries after the last publish.
+const MAX_DRAIN: Duration = Duration::from_secs(60);
+/// How often the drain asks the workers for their delivery count.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 /// Bound on a storm (all reconnects) as seen by the coordinator.
 const STORM_SLACK: Duration = Duration::from_secs(150);
 
 struct Worker {
     child: Child,
     stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
+    /// Lines from the worker's stdout other than `FLOOR`.
+    lines: mpsc::UnboundedReceiver<String>,
     pid: Option<u32>,
+}
+
+/// Reads one worker's stdout: `FLOOR` lines update that worker's entry in
+/// `floors` and the minimum over all workers in `min_floor`; every other
+/// line goes to the coordinator.
+async fn read_worker(
+    index: usize,
+    mut stdout: Lines<BufReader<ChildStdout>>,
+    to_coordinator: mpsc::UnboundedSender<String>,
+    floors: Rc<RefCell<Vec<u64>>>,
+    min_floor: Rc<watch::Sender<u64>>,
+) {
+    while let Ok(Some(line)) = stdout.next_line().await {
+        if let Some(v) = line.strip_prefix("FLOOR ") {
+            if let Ok(v) = v.parse::<u64>() {
+                let min = {
+                    let mut f = floors.borrow_mut();
+                    f[index] = v;
+                    f.iter().copied().min().unwrap_or(0)
+                };
+                min_floor.send_if_modified(|old| std::mem::replace(old, min) != min);
+            }
+        } else if to_coordinator.send(line).is_err() {
+            return;
+        }
+    }
 }
 
 impl Worker {
     async fn expect(&mut self, tag: &str, timeout: Duration) -> anyhow::Result<String> {
-        let line = tokio::time::timeout(timeout, self.stdout.next_line())
+        let line = tokio::time::timeout(timeout, self.lines.recv())
             .await
-            .with_context(|| format!("worker did not answer {tag} within {timeout:?}"))??
+            .with_context(|| format!("worker did not answer {tag} within {timeout:?}"))?
             .with_context(|| format!("worker exited before {tag}"))?;
         line.strip_prefix(tag)
             .map(|rest| rest.trim_start().to_owned())
@@ -117,6 +151,8 @@ pub struct Report {
     pub latency_us: Latency,
     pub storm: Option<Phase>,
     pub storm_rate: Option<f64>,
+    /// Seconds spent after the last publish until deliveries stopped.
+    pub drain_s: f64,
     pub server: ServerFigures,
     /// CPU seconds of the generator itself (coordinator + workers) over the
     /// publish window: shows when the generator, not the server, limited.
@@ -163,6 +199,11 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
 
     // 1. Workers connect their subscribers.
     let mut workers = Vec::with_capacity(shares.len());
+    // Until a worker reports, its floor is 0: the publisher may run
+    // `max_lag` ahead of a worker it has not heard from.
+    let floors = Rc::new(RefCell::new(vec![0u64; shares.len()]));
+    let (floor_tx, floor_rx) = watch::channel(0u64);
+    let floor_tx = Rc::new(floor_tx);
     let mut first = 0;
     for (index, &count) in shares.iter().enumerate() {
         let mut child = tokio::process::Command::new(&exe)
@@ -176,10 +217,18 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         let pid = child.id();
         let stdin = child.stdin.take().context("worker stdin")?;
         let stdout = BufReader::new(child.stdout.take().context("worker stdout")?).lines();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::task::spawn_local(read_worker(
+            index,
+            stdout,
+            tx,
+            floors.clone(),
+            floor_tx.clone(),
+        ));
         let mut w = Worker {
             child,
             stdin,
-            stdout,
+            lines,
             pid,
         };
         let plan = Plan {
@@ -217,7 +266,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
             ..PublishResult::default()
         }
     } else {
-        let publishing = publisher::run(&s);
+        let publishing = publisher::run(&s, s.flow_control().then_some(floor_rx));
         if s.scenario == Scenario::Storm {
             let storming = async {
                 tokio::time::sleep(s.duration / 2).await;
@@ -239,8 +288,8 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         }
     };
 
-    // 4. Drain, then CPU of the window.
-    tokio::time::sleep(s.drain).await;
+    // 4. Drain until deliveries stop arriving, then CPU of the window.
+    let drained = drain(&mut workers, s.drain).await?;
     let after = sample_opt(s.server_pid)?;
     let window_s = window_start.elapsed().as_secs_f64();
     let bench_cpu_s = bench_cpu(&workers) - bench_before;
@@ -335,10 +384,36 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         latency_us: latency,
         storm,
         storm_rate,
+        drain_s: drained,
         server,
         bench_cpu_s,
         ok,
     })
+}
+
+/// Waits until no worker has seen a new delivery for `quiet`, bounded by
+/// [`MAX_DRAIN`]; a server (or generator) that is behind keeps delivering
+/// after the last publish, and those messages are not lost. Returns the
+/// seconds waited.
+async fn drain(workers: &mut [Worker], quiet: Duration) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let mut last_total = u64::MAX;
+    let mut last_change = start;
+    while start.elapsed() < MAX_DRAIN {
+        let mut total = 0u64;
+        for w in workers.iter_mut() {
+            w.send("PROGRESS").await?;
+            total += w.expect("PROGRESS", RESULT_TIMEOUT).await?.parse::<u64>()?;
+        }
+        if total != last_total {
+            last_total = total;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= quiet {
+            break;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+    Ok(start.elapsed().as_secs_f64())
 }
 
 fn merge_phase(into: &mut Phase, p: Phase) {

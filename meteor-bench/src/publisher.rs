@@ -16,7 +16,7 @@ use bytes::{Buf, BytesMut};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::cli::Settings;
 use crate::payload;
@@ -52,7 +52,13 @@ struct Acks {
 
 /// Publishes for `settings.duration`, then waits (bounded) for the
 /// outstanding acknowledgements.
-pub async fn run(s: &Settings) -> anyhow::Result<PublishResult> {
+/// `floor`, when given (flow control), is the lowest next sequence number
+/// over all subscribers; no message is sent more than `s.max_lag` ahead of
+/// it.
+pub async fn run(
+    s: &Settings,
+    mut floor: Option<watch::Receiver<u64>>,
+) -> anyhow::Result<PublishResult> {
     let nchan = s.mode.is_nchan();
     let addr = if nchan { s.target } else { s.controller };
     let stream = TcpStream::connect(addr)
@@ -128,6 +134,16 @@ pub async fn run(s: &Settings) -> anyhow::Result<PublishResult> {
         } else {
             MAX_BATCH
         };
+        // Flow control: wait while the next message would be too far ahead.
+        let allowed = floor.as_ref().map(|f| f.borrow().saturating_add(s.max_lag));
+        if let (Some(limit), Some(f)) = (allowed, floor.as_mut())
+            && result.per_channel[next_channel] >= limit
+        {
+            match tokio::time::timeout_at(end.into(), f.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break,
+            }
+        }
         // Take window permits: wait for one, then grab what is free.
         let first = tokio::time::timeout_at(end.into(), window.acquire()).await;
         match first {
@@ -149,8 +165,12 @@ pub async fn run(s: &Settings) -> anyhow::Result<PublishResult> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
+        let mut built = 0;
         for _ in 0..n {
             let ch = next_channel;
+            if allowed.is_some_and(|limit| result.per_channel[ch] >= limit) {
+                break;
+            }
             next_channel = (next_channel + 1) % s.channels;
             let seq = result.per_channel[ch];
             result.per_channel[ch] += 1;
@@ -174,9 +194,11 @@ pub async fn run(s: &Settings) -> anyhow::Result<PublishResult> {
                 out.extend_from_slice(&body);
                 out.push(b'\n');
             }
+            built += 1;
         }
+        window.add_permits(n - built);
         wr.write_all(&out).await.context("publisher: write")?;
-        result.sent += n as u64;
+        result.sent += built as u64;
     }
     result.secs = start.elapsed().as_secs_f64();
     result.rate = result.sent as f64 / result.secs.max(1e-9);

@@ -5,9 +5,12 @@
 //! talks to it over pipes, one line per message:
 //! - stdin, first line: the [`Plan`] as JSON; then `STORM` (every
 //!   subscriber drops its connection and resumes from its last id) and
-//!   `STOP <published per channel…>` (report and exit). End of input exits.
+//!   `STOP <published per channel…>` (report and exit), `PROGRESS`
+//!   (answered with the deliveries so far). End of input exits.
 //! - stdout: `READY <json>` when every subscriber is connected or has
-//!   failed, `STORMED <json>` after a storm, `RESULT <json>` at the end.
+//!   failed, `STORMED <json>` after a storm, `PROGRESS <n>`, and
+//!   `RESULT <json>` at the end; with flow control (rate 0) also
+//!   `FLOOR <n>` lines at any time.
 //!
 //! One current-thread runtime; subscriber tasks share one [`Shared`] state
 //! through `Rc<RefCell<…>>` (borrowed once per read, never across an await).
@@ -40,6 +43,8 @@ const MAX_HEAD: usize = 8 * 1024;
 const CONNECT_PHASE_SLACK: Duration = Duration::from_secs(60);
 /// Bound on waiting for every subscriber to reconnect after a storm.
 const STORM_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a flow-controlled worker reports its delivery floor.
+const FLOOR_INTERVAL: Duration = Duration::from_millis(2);
 /// Latency histogram range: 1 µs to 10 minutes, 3 significant digits.
 const HIST_MAX_US: u64 = 600_000_000;
 
@@ -124,7 +129,10 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let mut stdout = tokio::io::stdout();
+    // One writer owns stdout, so the FLOOR reports and the answers to
+    // commands never interleave inside a line.
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::task::spawn_local(write_lines(out_rx));
     let first = stdin
         .next_line()
         .await?
@@ -177,7 +185,10 @@ async fn run() -> anyhow::Result<()> {
         ramp + CONNECT_PHASE_SLACK,
     )
     .await;
-    line(&mut stdout, "READY", &ready).await?;
+    send(&out_tx, "READY", &ready)?;
+    if s.flow_control() {
+        tokio::task::spawn_local(report_floor(shared.clone(), out_tx.clone()));
+    }
 
     let mut storms = 0u64;
     while let Some(cmd) = stdin.next_line().await? {
@@ -187,7 +198,10 @@ async fn run() -> anyhow::Result<()> {
             let t0 = Instant::now();
             storm_tx.send_replace(storms);
             let phase = collect(&mut outcome_rx, alive, t0, STORM_TIMEOUT).await;
-            line(&mut stdout, "STORMED", &phase).await?;
+            send(&out_tx, "STORMED", &phase)?;
+        } else if cmd == "PROGRESS" {
+            let deliveries = shared.borrow().deliveries;
+            out_tx.send(format!("PROGRESS {deliveries}\n"))?;
         } else if let Some(rest) = cmd.strip_prefix("STOP") {
             let published = rest
                 .split_ascii_whitespace()
@@ -202,8 +216,9 @@ async fn run() -> anyhow::Result<()> {
                 );
             }
             let result = finish(&shared.borrow(), &published);
-            line(&mut stdout, "RESULT", &result).await?;
-            return Ok(());
+            send(&out_tx, "RESULT", &result)?;
+            drop(out_tx);
+            return writer.await?;
         } else {
             bail!("worker: unknown command {cmd:?}");
         }
@@ -211,11 +226,47 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn line<T: Serialize>(out: &mut tokio::io::Stdout, tag: &str, v: &T) -> anyhow::Result<()> {
-    let text = format!("{tag} {}\n", serde_json::to_string(v)?);
-    out.write_all(text.as_bytes()).await?;
-    out.flush().await?;
+fn send<T: Serialize>(out: &mpsc::UnboundedSender<String>, tag: &str, v: &T) -> anyhow::Result<()> {
+    out.send(format!("{tag} {}\n", serde_json::to_string(v)?))
+        .context("worker: stdout writer gone")
+}
+
+/// Writes queued lines to stdout until every sender is gone.
+async fn write_lines(mut rx: mpsc::UnboundedReceiver<String>) -> anyhow::Result<()> {
+    let mut stdout = tokio::io::stdout();
+    while let Some(line) = rx.recv().await {
+        stdout.write_all(line.as_bytes()).await?;
+        stdout.flush().await?;
+    }
     Ok(())
+}
+
+/// Flow control for "as fast as possible" runs: reports `FLOOR <n>`, the
+/// lowest next sequence number over this worker's live subscribers,
+/// whenever it moves, so the publisher never gets more than `--max-lag`
+/// messages ahead of the slowest subscriber (which would otherwise fall
+/// out of the server's history and lose messages).
+async fn report_floor(shared: Rc<RefCell<Shared>>, out: mpsc::UnboundedSender<String>) {
+    let mut last = None;
+    let mut tick = tokio::time::interval(FLOOR_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let floor = shared
+            .borrow()
+            .subs
+            .iter()
+            .filter(|s| s.connected && !s.gave_up)
+            .map(|s| s.next_seq)
+            .min()
+            .unwrap_or(u64::MAX);
+        if last != Some(floor) {
+            last = Some(floor);
+            if out.send(format!("FLOOR {floor}\n")).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Waits for `count` outcomes (or the timeout) and sums them up.

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Full benchmark: every scenario of BENCHMARKS.md against meteord (release
+# build) and against nginx + Nchan (one worker), in the same session, each
+# run on a freshly started server. Appends one JSON line per run to
+# bench/results/<stamp>.jsonl and prints the table (bench/table.py).
+#
+# Usage: bench/run-all.sh [quick]     (quick: small N, short runs)
+# Needs: cargo build --release -p meteord -p meteor-bench; nginx and
+# libnginx-mod-nchan installed. Every run is bounded (meteor-bench bounds
+# each phase; `timeout` bounds the whole process).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+meteord=${METEORD_BIN:-$root/target/release/meteord}
+bench=${METEOR_BENCH_BIN:-$root/target/release/meteor-bench}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=${OUT:-$root/bench/results/$stamp.jsonl}
+only=${ONLY:-}          # e.g. ONLY=fanout-1k to run one case
+servers=${SERVERS:-"meteord nchan"}
+work=$(mktemp -d /tmp/bench-run.XXXXXX)
+mkdir -p "$(dirname "$out")"
+server_pid=""
+
+stop_server() {
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        # nginx is not our child: wait (bounded) until it is gone.
+        for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+        server_pid=""
+    fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "port $1 did not open" >&2
+    return 1
+}
+
+# start_server NAME: sets server_pid (the process to sample) and target args.
+start_server() {
+    local port ctl
+    port=$(free_port)
+    case $1 in
+    meteord)
+        ctl=$(free_port)
+        "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -SubscriberIP 127.0.0.1 \
+            -SubscriberPort "$port" -ControllerPort "$ctl" -SubscriberDocumentRoot "$root/public" \
+            -StateFile "$work/meteord.state" >"$work/meteord.log" 2>&1 &
+        server_pid=$!
+        wait_port "$port"
+        wait_port "$ctl"
+        target=(--target "127.0.0.1:$port" --controller "127.0.0.1:$ctl" --label meteord)
+        mode=(--mode xhrinteractive)
+        ;;
+    nchan)
+        rm -rf "$work/nchan"
+        local worker
+        worker=$("$root/bench/nchan.sh" "$port" "$work/nchan" 2>"$work/nchan.err")
+        server_pid=$(cat "$work/nchan/nginx.pid")
+        sample_pid=$worker
+        target=(--target "127.0.0.1:$port" --label nchan)
+        mode=(--mode nchan-eventsource)
+        return
+        ;;
+    esac
+    sample_pid=$server_pid
+}
+
+# case NAME ARGS...: one run per server.
+case_() {
+    local name=$1
+    shift
+    if [[ -n "$only" && "$only" != "$name" ]]; then return; fi
+    for srv in $servers; do
+        start_server "$srv"
+        echo "== $name / $srv" >&2
+        timeout 900 "$bench" "$@" "${target[@]}" "${mode[@]}" --server-pid "$sample_pid" \
+            --json-out "$out" >/dev/null || echo "(run $name/$srv exited $?)" >&2
+        stop_server
+        sleep 1
+    done
+}
+
+if [[ "${1:-}" == quick ]]; then
+    case_ idle-1k -s idle -n 1000 -d 2
+    case_ fanout-1k -s fanout -n 1000 -d 5
+    case_ many-channels-1k -s many-channels -n 1000 -d 5
+    case_ max-throughput-1k -s max-throughput -n 1000 -d 5
+    case_ storm-1k -s storm -n 1000 -c 10 -r 100 -d 6
+else
+    case_ idle-1k -s idle -n 1000 -d 3
+    case_ idle-10k -s idle -n 10000 -d 3
+    case_ idle-19k -s idle -n 19000 -d 3
+    case_ fanout-1k -s fanout -n 1000 -d 20
+    case_ fanout-10k -s fanout -n 10000 -d 20
+    case_ fanout-19k -s fanout -n 19000 -d 20
+    case_ many-channels-5k -s many-channels -n 5000 -c 500 -r 200 -d 20
+    case_ many-channels-19k -s many-channels -n 19000 -c 1900 -r 2000 -d 20
+    case_ max-throughput-1k -s max-throughput -n 1000 -d 10
+    case_ storm-10k -s storm -n 10000 -c 100 -r 200 -d 20
+fi
+echo "results: $out" >&2
+python3 "$root/bench/table.py" "$out"

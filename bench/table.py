@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Markdown table of meteor-bench JSON lines: meteord vs Nchan, as ratios.
+
+Usage: bench/table.py RESULTS.jsonl   (lines from bench/run-all.sh)
+Rows are (case, metric); a case is scenario + N + C + R. Ratio is
+meteord / nchan, with a note saying which direction is better.
+"""
+import json
+import sys
+
+
+def ms(us):
+    return us / 1000.0
+
+
+# metric name, extractor, format, lower_is_better
+METRICS = {
+    "idle": [
+        ("RSS per subscriber (B)", lambda r: r["server"]["rss_per_sub"], "{:,.0f}", True),
+        ("connection setup (conn/s)", lambda r: r["connect_rate"], "{:,.0f}", False),
+        ("connect failures", lambda r: r["connect"]["failed"], "{:d}", True),
+    ],
+    "fanout": [
+        ("latency p50 (ms)", lambda r: ms(r["latency_us"]["p50"]), "{:.2f}", True),
+        ("latency p99 (ms)", lambda r: ms(r["latency_us"]["p99"]), "{:.2f}", True),
+        ("latency max (ms)", lambda r: ms(r["latency_us"]["max"]), "{:.2f}", True),
+        ("server CPU (% of a core)", lambda r: r["server"]["cpu_pct"], "{:.1f}", True),
+        ("lost / duplicated", lambda r: f'{r["lost"]} / {r["duplicated"]}', "{}", None),
+    ],
+    "many-channels": [
+        ("latency p50 (ms)", lambda r: ms(r["latency_us"]["p50"]), "{:.2f}", True),
+        ("latency p99 (ms)", lambda r: ms(r["latency_us"]["p99"]), "{:.2f}", True),
+        ("server CPU (% of a core)", lambda r: r["server"]["cpu_pct"], "{:.1f}", True),
+        ("lost / duplicated", lambda r: f'{r["lost"]} / {r["duplicated"]}', "{}", None),
+    ],
+    "max-throughput": [
+        ("deliveries/s", lambda r: r["deliveries_per_s"], "{:,.0f}", False),
+        ("deliveries per server CPU-second", lambda r: r["server"]["deliveries_per_cpu_s"], "{:,.0f}", False),
+        ("server CPU (% of a core)", lambda r: r["server"]["cpu_pct"], "{:.1f}", None),
+        ("generator CPU-s / server CPU-s", lambda r: r["bench_cpu_s"] / max(r["server"]["cpu_s"], 0.01), "{:.2f}", None),
+        ("latency p50 / p99 (ms)", lambda r: f'{ms(r["latency_us"]["p50"]):.1f} / {ms(r["latency_us"]["p99"]):.1f}', "{}", None),
+        ("lost / duplicated", lambda r: f'{r["lost"]} / {r["duplicated"]}', "{}", None),
+    ],
+    "storm": [
+        ("reconnect rate (conn/s)", lambda r: r["storm_rate"] or 0.0, "{:,.0f}", False),
+        ("latency p99 (ms)", lambda r: ms(r["latency_us"]["p99"]), "{:.2f}", True),
+        ("lost / duplicated", lambda r: f'{r["lost"]} / {r["duplicated"]}', "{}", None),
+    ],
+}
+
+
+def case_name(r):
+    n = r["subscribers"]
+    n = f"{n // 1000}k" if n % 1000 == 0 else str(n)
+    extra = f", {r['channels']} ch" if r["channels"] > 1 else ""
+    rate = "as fast as possible" if r["rate"] == 0 else f"{r['rate']:g} msg/s"
+    if r["scenario"] == "idle":
+        return f"idle, {n} subs"
+    return f"{r['scenario']}, {n} subs{extra}, {rate} x {r['bytes']} B"
+
+
+def main():
+    runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    cases = {}
+    order = []
+    for r in runs:
+        key = (r["scenario"], r["subscribers"], r["channels"], r["rate"], r["bytes"])
+        if key not in cases:
+            cases[key] = {}
+            order.append(key)
+        cases[key][r["label"] or "?"] = r
+    print("| case | metric | meteord | Nchan | meteord / Nchan |")
+    print("|---|---|---:|---:|---:|")
+    for key in order:
+        by = cases[key]
+        first = next(iter(by.values()))
+        for name, get, fmt, lower in METRICS[first["scenario"]]:
+            vals = {}
+            for label in ("meteord", "nchan"):
+                r = by.get(label)
+                vals[label] = get(r) if r else None
+            cells = [fmt.format(v) if v is not None else "–" for v in (vals["meteord"], vals["nchan"])]
+            ratio = ""
+            a, b = vals["meteord"], vals["nchan"]
+            if lower is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+                ratio = f"{a / b:.2f}× ({'lower' if lower else 'higher'} is better)"
+            print(f"| {case_name(first)} | {name} | {cells[0]} | {cells[1]} | {ratio} |")
+        print(f"| {case_name(first)} | run result | " + " | ".join(
+            "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in ("meteord", "nchan")) + " | |")
+
+
+if __name__ == "__main__":
+    main()
