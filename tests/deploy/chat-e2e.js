@@ -39,6 +39,9 @@ async function openChat(browser, name) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log(`[${label}/${name}] page error: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) console.log(`[${label}/${name}] HTTP ${r.status()} for ${r.url()}`);
+  });
   page.on('console', (m) => {
     if (m.type() === 'error') console.log(`[${label}/${name}] console error: ${m.text()}`);
   });
