@@ -753,6 +753,54 @@ else
     fail "systemd-analyze verify" "systemd-analyze is missing (apt-get install systemd)"
 fi
 
+# meteord.service's ExecStart and ExecReload, run the way systemd would run
+# them (there is no systemd here): as User=/Group= of the unit, with a
+# NOTIFY_SOCKET (start-stop-daemon --notify-await is the listener), the
+# shipped conf/meteord.conf as /etc/meteord.conf (templated for ports and
+# paths), StateDirectory emulated.
+UNIT="$ROOT/init/meteord.service"
+Y="$WORK/systemd-run"
+YSP=$(free_port)
+YCP=$(free_port)
+install -d -o "$(unit_value User)" -g "$(unit_value Group)" -m 0750 "$Y" "$Y/state"
+sed -e "s/^# *SubscriberIP .*/SubscriberIP 127.0.0.1/" \
+    -e "s/^# *SubscriberPort .*/SubscriberPort $YSP/" \
+    -e "s/^# *ControllerPort .*/ControllerPort $YCP/" \
+    -e "s#^\# *SubscriberDocumentRoot .*#SubscriberDocumentRoot $ROOT/public#" \
+    "$ROOT/conf/meteord.conf" >"$Y/meteord.conf"
+chmod 0644 "$Y/meteord.conf"
+# shellcheck disable=SC2046
+set -- $(unit_value ExecStart | sed -e "s#/usr/local/sbin/meteord#$WORK/bin/meteord#" \
+    -e "s#/etc/meteord.conf#$Y/meteord.conf#" -e "s#/var/lib/meteord/#$Y/state/#g")
+if start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$Y/main.pid" \
+    --notify-await --notify-timeout 10 --chuid "$(unit_value User):$(unit_value Group)" \
+    --chdir "$Y/state" --exec "$1" -- "${@:2}" && port_open "$YSP" && port_open "$YCP"; then
+    pass "meteord.service: ExecStart as User=$(unit_value User) sends READY=1 with both ports bound"
+else
+    fail "meteord.service: ExecStart sends READY=1 with both ports bound"
+fi
+MAINPID=$(cat "$Y/main.pid" 2>/dev/null)
+PIDS+=("${MAINPID:-0}")
+reload_cmd=$(unit_value ExecReload | sed -e "s#\$MAINPID#${MAINPID:-0}#")
+if $reload_cmd && sleep 0.5 && alive "${MAINPID:-0}" && port_open "$YSP" \
+    && [[ "$(controller "$YCP" "ADDMESSAGE unit after-reload")" == OK* ]]; then
+    pass "meteord.service: ExecReload ($reload_cmd) keeps it serving"
+else
+    fail "meteord.service: ExecReload keeps it serving"
+fi
+kill -TERM "${MAINPID:-0}" 2>/dev/null
+stop_limit=$(unit_value TimeoutStopSec)
+for _ in $(seq $((stop_limit * 20))); do
+    alive "${MAINPID:-0}" || break
+    sleep "$POLL_S"
+done
+if ! alive "${MAINPID:-0}" && [ -s "$Y/state/meteord.state" ]; then
+    pass "meteord.service: SIGTERM stops it within TimeoutStopSec=${stop_limit}s; state file kept in StateDirectory"
+else
+    fail "meteord.service: SIGTERM stops it within TimeoutStopSec, state file in StateDirectory" \
+        "alive=$(alive "${MAINPID:-0}" && echo yes || echo no) state=$(ls "$Y/state")"
+fi
+
 # -------------------------------------------------------------- summary
 
 for log in "$A/logs/error.log" "$N/logs/error.log"; do
