@@ -10,6 +10,8 @@ import { FcgiChat, Meteord, PageServer, sleep, tempDir } from './servers.mjs';
 /* Longest wait for one expected thing to show up in a page. Smart polls back
  * off to maxpollfreq, reconnects back off up to 10 s: 30 s covers both. */
 export const WAIT_MS = 30000;
+/* First message id of the suite: 2^53 - 10^7. */
+export const FIRST_ID = 2 ** 53 - 10_000_000;
 /* Host name of the page in the seed test; meteord answers as "data." + it. */
 export const SEED_HOST = 'chat.test';
 
@@ -56,6 +58,10 @@ export class Env {
   async start() {
     this.dir = tempDir();
     this.meteord = new Meteord(this.dir);
+    // Start the id sequence near 2^53 so that every test also proves ids
+    // stay exact as JavaScript Numbers (a SIGKILL restart skips ahead one
+    // reservation block of 10^6, still below 2^53).
+    fs.writeFileSync(this.meteord.stateFile, `${FIRST_ID}\n`);
     await this.meteord.start();
     this.chat = new FcgiChat(this.dir, this.meteord);
     await this.chat.start();

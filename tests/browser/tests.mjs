@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { BufferingProxy } from './servers.mjs';
 import {
-  SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
+  FIRST_ID, SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
   say, shown, sleep, waitConnected, waitForTexts,
 } from './env.mjs';
 
@@ -85,11 +85,13 @@ test('stream over the classic forever-iframe transport', async (env) => {
 test('a fresh page and a reload show exactly the last 10 messages', async (env) => {
   const tag = `reload-${Date.now()}`;
   const texts = [];
+  const ids = [];
   for (let i = 1; i <= 12; i++) {
     texts.push(`${tag} message ${i}`);
     const { status, json } = await env.chat.post('Rita', texts[i - 1]);
     assert.equal(status, 200, JSON.stringify(json));
     assert.equal(json.ok, true);
+    ids.push(json.id);
   }
   const last10 = texts.slice(2);
   const page = await env.openChat('stream', 'Rita');
@@ -97,6 +99,9 @@ test('a fresh page and a reload show exactly the last 10 messages', async (env) 
     for (let round = 0; round < 2; round++) {
       const list = await waitForTexts(page, last10);
       assert.deepEqual(list.map((m) => m.text), last10, `round ${round}: shown messages`);
+      // ids near 2^53 arrive exactly (the page's data-id vs fcgi-chat's answer)
+      assert.deepEqual(list.map((m) => m.id), ids.slice(2), `round ${round}: message ids`);
+      assert.ok(ids[0] >= FIRST_ID && ids[11] < 2 ** 53, `ids ${ids[0]}..${ids[11]} near 2^53`);
       assertOrderedUnique(list, `round ${round}`);
       if (round === 0) {
         await page.reload();
@@ -211,6 +216,119 @@ for (const [mode, signal] of [['stream', 'SIGTERM'], ['longpoll', 'SIGKILL']]) {
     }
   });
 }
+
+/* Open api.html with meteor.js from meteord and run `setup` in the page. */
+async function apiPage(env, setup, arg) {
+  const page = await env.newPage();
+  await page.goto(`http://127.0.0.1:${env.pages.port}/api.html?base=${env.meteord.url}`);
+  await page.waitForFunction(() => window.meteorLoaded === true, null, { timeout: WAIT_MS });
+  await page.evaluate(({ port }) => {
+    window.events = [];
+    Meteor.host = '127.0.0.1';
+    Meteor.port = port;
+    for (const e of ['statuschanged', 'reset', 'eof', 'changemode']) {
+      Meteor.registerEventCallback(e, (x) => window.events.push([e, x]));
+    }
+  }, { port: env.meteord.subPort });
+  if (setup) await page.evaluate(setup, arg);
+  return page;
+}
+
+const events = (page, kind) => page.evaluate((k) => window.events.filter((e) => e[0] === k), kind);
+
+test('Meteor API: status codes, generated hostid, callbacks in order, leave, disconnect', async (env) => {
+  const page = await apiPage(env, () => {
+    Meteor.registerEventCallback('process', (text, id, chan) => window.events.push(['first', id, chan, text]));
+    Meteor.registerEventCallback('process', (text, id) => window.events.push(['second', id]));
+    Meteor.joinChannel('chat', 0);
+    Meteor.connect();
+  });
+  try {
+    await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
+    const statuses = (await events(page, 'statuschanged')).map((e) => e[1]);
+    assert.deepEqual(statuses, [2, 4, 1, 5], 'status sequence of a first connect');
+    assert.match(await page.evaluate(() => Meteor.hostid), /^[0-9a-z]{16}$/);
+    const { json } = await env.chat.post('Api', 'callbacks in order');
+    await page.waitForFunction(() => window.events.some((e) => e[0] === 'second'), null, { timeout: WAIT_MS });
+    const got = await page.evaluate(() => window.events.filter((e) => e[0] === 'first' || e[0] === 'second'));
+    assert.equal(got.length, 2, JSON.stringify(got));
+    assert.deepEqual(got[0].slice(0, 3), ['first', json.id, 'chat']);
+    assert.match(got[0][3], /^<strong>Api \d\d:\d\d:\d\d<\/strong> callbacks in order$/);
+    assert.deepEqual(got[1], ['second', json.id]);
+
+    // leaveChannel: nothing more from "chat"
+    await page.evaluate(() => { Meteor.joinChannel('other', 0); Meteor.leaveChannel('chat'); });
+    await sleep(1000);
+    await env.chat.post('Api', 'after leaving');
+    await sleep(1500);
+    assert.equal((await events(page, 'first')).length, 1, 'message after leaveChannel');
+
+    await page.evaluate(() => Meteor.disconnect());
+    assert.equal(await page.evaluate(() => Meteor.status), 0);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('iframe').length), 0, 'frame removed');
+    assertNoPageErrors(page, 'api');
+  } finally {
+    await page.closeAll();
+  }
+});
+
+test('a newer connection with the same hostid ends the older one (eof, status 6, no reconnect)', async (env) => {
+  const setup = () => {
+    Meteor.hostid = 'samehost42';
+    Meteor.joinChannel('chat', 0);
+    Meteor.connect();
+  };
+  const first = await apiPage(env, setup);
+  const second = await env.newPage();
+  try {
+    await first.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
+    await second.goto(`http://127.0.0.1:${env.pages.port}/api.html?base=${env.meteord.url}`);
+    await second.waitForFunction(() => window.meteorLoaded === true, null, { timeout: WAIT_MS });
+    await second.evaluate((port) => { Meteor.host = '127.0.0.1'; Meteor.port = port; }, env.meteord.subPort);
+    await second.evaluate(setup);
+    await first.waitForFunction(() => Meteor.status === 6, null, { timeout: WAIT_MS });
+    assert.equal((await events(first, 'eof')).length, 1, 'one eof callback');
+    await sleep(3000); // the old page must not come back and kick the new one
+    assert.equal(await first.evaluate(() => Meteor.status), 6);
+    assert.equal(await second.evaluate(() => Meteor.status), 5);
+  } finally {
+    await first.closeAll();
+    await second.closeAll();
+  }
+});
+
+test('the frame parses template output without evaluating it', async (env) => {
+  const page = await apiPage(env, () => { Meteor.joinChannel('chat', 0); Meteor.connect(); });
+  try {
+    await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
+    const frame = page.frames().find((f) => f.url().includes('/stream.html'));
+    assert.ok(frame, 'stream.html frame');
+    const r = await frame.evaluate(() => {
+      const P = window.Meteor.parseCalls;
+      return {
+        big: P('p(9007199254740991,"chat","x");'),
+        esc: P(String.raw`p(1,"c","a\"b\\c\u00e9\x41\n'");`),
+        single: P(String.raw`p(2,'c','it\'s');`),
+        poll: P('Meteor.process(5,"chat","t");\r\nMeteor.process(-1);\r\nMeteor.clearpoll();\r\n'),
+        info: P('Meteor.channelInfo("chat", 7);\r\n'),
+        junk: P('alert(document.cookie) + 1; p(3,"c",x); p(4,"c","unterminated'),
+      };
+    });
+    assert.deepEqual(r.big, [{ fn: 'p', args: [9007199254740991, 'chat', 'x'] }]);
+    assert.deepEqual(r.esc, [{ fn: 'p', args: [1, 'c', 'a"b\\céA\n\''] }]);
+    assert.deepEqual(r.single, [{ fn: 'p', args: [2, 'c', "it's"] }]);
+    assert.deepEqual(r.poll, [
+      { fn: 'process', args: [5, 'chat', 't'] },
+      { fn: 'process', args: [-1] },
+      { fn: 'clearpoll', args: [] },
+    ]);
+    assert.deepEqual(r.info, [{ fn: 'channelInfo', args: ['chat', 7] }]);
+    // alert(document.cookie) has a non-literal argument: skipped, never run
+    assert.deepEqual(r.junk, []);
+  } finally {
+    await page.closeAll();
+  }
+});
 
 test('stream falls back to smartpoll when pings stop arriving (buffering proxy)', async (env) => {
   const proxy = new BufferingProxy(env.meteord.subPort, /\/xhrinteractive\//);
