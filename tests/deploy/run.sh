@@ -560,27 +560,42 @@ post_checks nginx "$NP" 413
 
 # ---------------------------------------------------- (3) headless Chromium
 
+# browser_chat PROXY PORT MODE: the chat page's transport is picked with
+# ?mode= (stream = the default streaming transport; longpoll = the
+# classic fallback, one request per message through the proxy).
 browser_chat() {
-    local label=$1 port=$2 log="$WORK/browser-$1.log"
+    local proxy=$1 port=$2 mode=$3 label="$1/$3" log="$WORK/browser-$1-$3.log"
+    local what="$label: two Chromium pages chat through the proxy"
     if [ ! -f "$ROOT/chat/index.html" ]; then
-        fail "$label: two Chromium pages chat through the proxy" "chat/index.html is missing"
+        fail "$what" "chat/index.html is missing"
         return
     fi
     if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
-        fail "$label: two Chromium pages chat through the proxy" "run 'npm ci' in tests/browser first"
+        fail "$what" "run 'npm ci' in tests/browser first"
         return
     fi
     if timeout "$BROWSER_TIMEOUT_S" node "$HERE/chat-e2e.js" "$label" \
-        "http://www.chat.test:$port/" >"$log" 2>&1; then
-        pass "$label: two Chromium pages chat through the proxy ($(sed -n 's/^browser-latency-ms //p' "$log") ms live)"
+        "http://www.chat.test:$port/?mode=$mode" >"$log" 2>&1; then
+        pass "$what ($(sed -n 's/^browser-latency-ms //p' "$log") ms live)"
     else
-        fail "$label: two Chromium pages chat through the proxy" "$(tail -3 "$log" | tr '\n' ' ')"
+        fail "$what" "$(tail -3 "$log" | tr '\n' ' ')"
     fi
     sed 's/^/  # /' "$log"
+    if [ "$mode" = longpoll ]; then
+        local access="$A/logs/meteord-push-access.log"
+        [ "$proxy" = nginx ] && access="$N/logs/meteord-push.access.log"
+        if grep -q "GET /push/[0-9A-Za-z]*/longpoll/" "$access" 2>/dev/null; then
+            pass "$label: the page really long-polled through the data vhost (access log)"
+        else
+            fail "$label: the page long-polled through the data vhost" "no /longpoll/ request in $access"
+        fi
+    fi
 }
 
-browser_chat apache "$AP"
-browser_chat nginx "$NP"
+for mode in stream longpoll; do
+    browser_chat apache "$AP" "$mode"
+    browser_chat nginx "$NP" "$mode"
+done
 
 # ----------------------------------------------------- (4) SysV init script
 
