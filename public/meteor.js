@@ -289,7 +289,7 @@
     var silentStreams = 0;   // consecutive stream connections without pings
     var pollInterval = 0;    // current smartpoll interval
     var timer = null;        // pending reconnect / next poll
-    var current = null;      // {gen, abort(), watchdog, gotData, start, probing}
+    var current = null;      // the request in flight: {gen, start, gotData, delivered, complete, watchdog, abort()}
 
     function setStatus(s) {
       if (s === status) return;
@@ -495,7 +495,7 @@
       if (!url) { setStatus(4); return; }
       generation++;
       var c = {
-        gen: generation, start: now(), gotData: false, opened: false,
+        gen: generation, start: now(), gotData: false,
         delivered: 0, complete: false, watchdog: null, abort: function () {}
       };
       current = c;
@@ -544,7 +544,6 @@
           if (!res.ok) throw new Error('HTTP ' + res.status);
           // The server accepted the subscription: we are receiving. (Only
           // parsed messages and pings count as liveness for the watchdog.)
-          c.opened = true;
           setStatus(5);
           if (!res.body || !res.body.getReader) {
             return res.text().then(function (t) { pending += t; consume(true); });
@@ -598,7 +597,6 @@
     function register(w) {
       var c = current;
       if (!c || !c.frame || c.frame.contentWindow !== w) return;
-      c.opened = true;
       setStatus(5);
       var gen = c.gen;
       w.p = function (id, chan, text) { handleCalls(gen, [{ fn: 'p', args: [id, chan, text] }]); };
