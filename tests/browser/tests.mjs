@@ -236,6 +236,24 @@ async function apiPage(env, setup, arg) {
 
 const events = (page, kind) => page.evaluate((k) => window.events.filter((e) => e[0] === k), kind);
 
+test('a chat page opened while meteord is down comes up by itself', async (env) => {
+  await env.meteord.stop();
+  const page = await env.newPage();
+  try {
+    await page.goto(`${env.chat.url}/?mode=stream`);
+    await page.waitForSelector('#status[data-state="offline"]', { timeout: WAIT_MS });
+    await env.meteord.start();
+    await waitConnected(page, 'stream');
+    await page.fill('#user', 'Late');
+    const text = `late but live ${Date.now()}`;
+    await say(page, text);
+    assertEachOnce(await waitForTexts(page, [text]), [text], 'late', 'Late');
+  } finally {
+    await page.closeAll();
+    if (!env.meteord.child) await env.meteord.start();
+  }
+});
+
 test('Meteor API: status codes, generated hostid, callbacks in order, leave, disconnect', async (env) => {
   const page = await apiPage(env, () => {
     Meteor.registerEventCallback('process', (text, id, chan) => window.events.push(['first', id, chan, text]));
