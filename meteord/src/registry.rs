@@ -81,6 +81,66 @@ pub struct Conn {
     pub notify: Arc<Notify>,
     stop: AtomicU8,
     pub details: OnceLock<StreamDetails>,
+    /// Timer work done for this connection by the daemon-wide clock (see
+    /// [`Connections::tick`]) instead of a timer per connection: with tens
+    /// of thousands of idle subscribers, per-connection `Sleep`s would be
+    /// most of their memory. All in seconds since the epoch; 0 = none.
+    pub timers: ConnTimers,
+}
+
+/// Deadlines the clock watches, and the wake-up reasons it leaves.
+#[derive(Debug, Default)]
+pub struct ConnTimers {
+    /// Seconds between pings; 0 = no pings.
+    pub ping_interval: AtomicU64,
+    pub next_ping: AtomicU64,
+    /// MaxTime: when the stream ends.
+    pub deadline: AtomicU64,
+    /// When the write in progress started; 0 = not writing.
+    pub write_since: AtomicU64,
+    /// [`WAKE_PING`], [`WAKE_DEADLINE`], [`WAKE_STALLED`].
+    pub due: AtomicU8,
+}
+
+/// A ping is due.
+pub const WAKE_PING: u8 = 1;
+/// MaxTime has passed.
+pub const WAKE_DEADLINE: u8 = 2;
+/// A write has not completed within WriteTimeout.
+pub const WAKE_STALLED: u8 = 4;
+
+impl ConnTimers {
+    /// Take (and clear) the reasons due.
+    pub fn take_due(&self) -> u8 {
+        self.due.swap(0, Ordering::AcqRel)
+    }
+
+    /// Whether a write is overdue (checked without clearing).
+    pub fn stalled(&self) -> bool {
+        self.due.load(Ordering::Acquire) & WAKE_STALLED != 0
+    }
+
+    /// What should wake this connection at `now`, updating the next ping.
+    fn due_at(&self, now: u64, write_timeout: u64) -> u8 {
+        let mut due = 0;
+        let next_ping = self.next_ping.load(Ordering::Relaxed);
+        if next_ping != 0 && now >= next_ping {
+            let interval = self.ping_interval.load(Ordering::Relaxed);
+            if interval > 0 {
+                due |= WAKE_PING;
+                self.next_ping.store(now + interval, Ordering::Relaxed);
+            }
+        }
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        if deadline != 0 && now >= deadline {
+            due |= WAKE_DEADLINE;
+        }
+        let since = self.write_since.load(Ordering::Relaxed);
+        if since != 0 && now >= since.saturating_add(write_timeout) {
+            due |= WAKE_STALLED;
+        }
+        due
+    }
 }
 
 impl Conn {
@@ -97,6 +157,7 @@ impl Conn {
             notify: Arc::new(Notify::new()),
             stop: AtomicU8::new(StopReason::Running as u8),
             details: OnceLock::new(),
+            timers: ConnTimers::default(),
         }
     }
 
@@ -207,6 +268,20 @@ impl Connections {
         self.len() == 0
     }
 
+    /// The daemon-wide clock, once a second: wake every connection that has
+    /// a ping, a MaxTime deadline or an overdue write. One pass over the
+    /// table is a few microseconds per thousand connections.
+    pub fn tick(&self, now: u64, write_timeout: u64) {
+        let inner = self.lock();
+        for conn in inner.conns.values() {
+            let due = conn.timers.due_at(now, write_timeout);
+            if due != 0 {
+                conn.timers.due.fetch_or(due, Ordering::AcqRel);
+                conn.notify.notify_one();
+            }
+        }
+    }
+
     /// Ask every connection to stop (shutdown).
     pub fn stop_all(&self, reason: StopReason) {
         for conn in self.all() {
@@ -268,6 +343,27 @@ mod tests {
         table.insert(new.clone());
         table.remove(&old);
         assert!(table.get(5).is_some_and(|c| Arc::ptr_eq(&c, &new)));
+    }
+
+    #[test]
+    fn clock_wakes_for_pings_deadlines_and_stalled_writes() {
+        let table = Connections::new();
+        let c = conn(3, "t");
+        table.insert(c.clone());
+        c.timers.ping_interval.store(5, Ordering::Relaxed);
+        c.timers.next_ping.store(105, Ordering::Relaxed);
+        c.timers.deadline.store(200, Ordering::Relaxed);
+        table.tick(104, 30);
+        assert_eq!(c.timers.take_due(), 0);
+        table.tick(105, 30);
+        assert_eq!(c.timers.take_due(), WAKE_PING);
+        assert_eq!(c.timers.next_ping.load(Ordering::Relaxed), 110);
+        c.timers.write_since.store(100, Ordering::Relaxed);
+        table.tick(131, 30);
+        assert!(c.timers.stalled());
+        assert_eq!(c.timers.take_due(), WAKE_PING | WAKE_STALLED);
+        table.tick(200, 1000);
+        assert_eq!(c.timers.take_due() & WAKE_DEADLINE, WAKE_DEADLINE);
     }
 
     #[test]

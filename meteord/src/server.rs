@@ -30,6 +30,9 @@ const LISTEN_BACKLOG: i32 = 8192;
 const RESERVED_FDS: u64 = 64;
 /// How often expired messages and empty channels are swept (the original: 60 s).
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+/// Resolution of pings, MaxTime and WriteTimeout, which are all whole
+/// seconds.
+const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
 /// Pause after an accept error such as running out of file descriptors, so
 /// the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -150,6 +153,7 @@ pub async fn run(
             stop_rx.clone(),
         )),
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
+        tokio::spawn(clock(state.clone(), stop_rx.clone())),
     ];
     if let Some(socket) = listeners.udp {
         let socket = UdpSocket::from_std(socket)?;
@@ -255,10 +259,7 @@ async fn accept_loop(
         match kind {
             ConnKind::Subscriber => {
                 Stats::add(&state.stats.subscriber_connections_accepted, 1);
-                tokio::spawn(async move {
-                    subscriber::serve(state, stream, conn).await;
-                    drop(permit);
-                });
+                tokio::spawn(subscriber::serve(state, stream, conn, permit));
             }
             ConnKind::Controller => {
                 Stats::add(&state.stats.controller_connections_accepted, 1);
@@ -278,6 +279,22 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
         ConnKind::Controller => b"ERR Too many connections\r\n",
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
+}
+
+/// The one timer for every connection: pings, MaxTime and stalled writes
+/// (see [`crate::registry::Connections::tick`]).
+async fn clock(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(CLOCK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let write_timeout = state.config().write_timeout;
+                state.connections.tick(unix_now(), write_timeout);
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn housekeeping(state: Arc<State>, mut stop: watch::Receiver<bool>) {

@@ -1,0 +1,381 @@
+//! A live stream: the long-lived part of a subscriber connection, after the
+//! header and backlog have been sent.
+//!
+//! It runs as its own small task (the request-reading task, with its header
+//! buffer and timeouts, has ended by then), because an idle stream's memory
+//! is almost all task: it waits on one `Notify` and its socket's readiness,
+//! and keeps no timers of its own — pings, MaxTime and stalled writes are
+//! signalled by the daemon-wide clock ([`crate::registry::Connections::tick`]).
+//!
+//! On a wake it reads everything after its cursors from the channel
+//! histories and writes it in one go. A slow client therefore only delays
+//! itself; while it is blocked, messages wait in the shared history, and if
+//! it falls out of that history it is closed so the client resumes with
+//! `.r<id>`.
+
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::channel::{Lagged, Message, Subscription};
+use crate::registry::{Conn, StopReason, WAKE_DEADLINE, WAKE_PING};
+use crate::state::{State, unix_now};
+use crate::stats::Stats;
+use crate::template::{CompiledMode, CompiledModes, HeaderValues};
+
+/// Messages read from the histories per pass before writing.
+const READ_BATCH: usize = 256;
+
+/// Most bytes gathered for one write: bounds what a stalled subscriber
+/// holds while its socket is full (the rest waits in the shared history).
+const MAX_WRITE: usize = 64 * 1024;
+
+/// Bytes we are willing to read and discard from a streaming client (it has
+/// no reason to send anything after its request).
+const MAX_IGNORED_INPUT: u64 = 64 * 1024;
+
+/// Write `bytes`, giving up when the clock marks the write as stalled
+/// (WriteTimeout). Returns whether a wake-up arrived (and was absorbed)
+/// during the write, so the caller looks again before it sleeps.
+pub async fn write_out(
+    state: &State,
+    stream: &mut TcpStream,
+    conn: &Conn,
+    bytes: &[u8],
+) -> io::Result<bool> {
+    let mut woken = false;
+    conn.write_pending
+        .store(bytes.len() as u64, Ordering::Relaxed);
+    conn.timers.write_since.store(unix_now(), Ordering::Relaxed);
+    let result = {
+        let mut write = pin!(stream.write_all(bytes));
+        loop {
+            tokio::select! {
+                result = &mut write => break result,
+                _ = conn.notify.notified() => {
+                    if conn.timers.stalled() {
+                        break Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"));
+                    }
+                    woken = true;
+                }
+            }
+        }
+    };
+    conn.timers.write_since.store(0, Ordering::Relaxed);
+    conn.write_pending.store(0, Ordering::Relaxed);
+    result?;
+    let n = bytes.len() as u64;
+    conn.bytes_written.fetch_add(n, Ordering::Relaxed);
+    Stats::add(&state.stats.total_outbound_bytes, n);
+    Ok(woken)
+}
+
+/// Bytes for one write: a single message's shared rendering (no copy), or
+/// several messages concatenated.
+enum Output {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+/// Progress of one stream against its mode's limits.
+pub struct Progress {
+    /// Replaced when SIGHUP brings new templates (see `refresh`).
+    pub mode: Arc<CompiledMode>,
+    pub sent: u64,
+}
+
+impl Progress {
+    pub fn max_reached(&self) -> bool {
+        let max = self.mode.settings.max_messages;
+        max > 0 && self.sent >= max
+    }
+
+    /// Whether the response ends after what has been sent so far.
+    pub fn finished(&self) -> bool {
+        let settings = &self.mode.settings;
+        !settings.persist || (settings.close_on_event && self.sent > 0) || self.max_reached()
+    }
+
+    /// Render the head of `messages` for one write, bounded by
+    /// [`MAX_WRITE`] and the mode's limits; returns the bytes and how many
+    /// messages they hold.
+    fn render_batch(&mut self, messages: &[Arc<Message>]) -> (Output, usize) {
+        if messages.len() == 1 && !self.max_reached() {
+            self.sent += 1;
+            return (
+                Output::Shared(CompiledModes::message_bytes(&self.mode, &messages[0])),
+                1,
+            );
+        }
+        let mut out = Vec::new();
+        let taken = self.append(&mut out, messages, MAX_WRITE);
+        (Output::Owned(out), taken)
+    }
+
+    /// Append messages (in order) while the mode allows more and `out` is
+    /// under `max_bytes` (at least one is always taken); returns how many.
+    pub fn append(
+        &mut self,
+        out: &mut Vec<u8>,
+        messages: &[Arc<Message>],
+        max_bytes: usize,
+    ) -> usize {
+        let mut taken = 0;
+        for message in messages {
+            if self.max_reached() || (taken > 0 && out.len() >= max_bytes) {
+                break;
+            }
+            out.extend_from_slice(&CompiledModes::message_bytes(&self.mode, message));
+            self.sent += 1;
+            taken += 1;
+        }
+        taken
+    }
+}
+
+/// Count `n` deliveries to `conn`.
+pub fn count_sent(state: &State, conn: &Conn, n: u64) {
+    if n > 0 {
+        conn.messages.fetch_add(n, Ordering::Relaxed);
+        Stats::add(&state.stats.messages_served, n);
+    }
+}
+
+/// How the stream ended.
+enum End {
+    /// Write the footer and close.
+    Footer,
+    /// Write the shutdown message and the footer, then close.
+    Shutdown,
+    /// Nothing more to write: the client went away, or the response is
+    /// already complete.
+    Done,
+}
+
+/// A subscriber in its live phase. Dropping it leaves every channel and the
+/// connection table, and frees the connection slot.
+pub struct Live {
+    pub state: Arc<State>,
+    pub stream: TcpStream,
+    pub conn: Arc<Conn>,
+    pub subscriptions: Vec<Subscription>,
+    pub progress: Progress,
+    pub permit: Option<OwnedSemaphorePermit>,
+    /// A wake-up was absorbed by a write: look again before sleeping.
+    pub woken: bool,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        for subscription in self.subscriptions.drain(..) {
+            self.state.channels.unsubscribe(subscription);
+        }
+        Stats::sub(&self.state.stats.current_subscribers, 1);
+        self.state.connections.remove(&self.conn);
+    }
+}
+
+impl Live {
+    /// Arm the clock for this stream's mode (pings, MaxTime).
+    fn arm_timers(&self) {
+        let settings = &self.progress.mode.settings;
+        let timers = &self.conn.timers;
+        let now = unix_now();
+        let interval = if settings.ping_interval > 2 {
+            settings.ping_interval
+        } else {
+            0
+        };
+        timers.ping_interval.store(interval, Ordering::Relaxed);
+        timers.next_ping.store(
+            if interval > 0 { now + interval } else { 0 },
+            Ordering::Relaxed,
+        );
+        let deadline = if settings.max_time > 0 {
+            self.conn.started.saturating_add(settings.max_time)
+        } else {
+            0
+        };
+        timers.deadline.store(deadline, Ordering::Relaxed);
+    }
+
+    /// Pick up a reloaded configuration: the new templates apply from the
+    /// next write on. One atomic load when nothing changed.
+    fn refresh(&mut self) {
+        if self.state.modes_generation() == self.progress.mode.generation {
+            return;
+        }
+        let name = self.conn.details.get().map_or("", |d| &d.mode);
+        self.progress.mode = self.state.modes().get(name).clone();
+        self.arm_timers();
+    }
+
+    /// Stream until the end, then close.
+    pub async fn run(mut self) {
+        self.arm_timers();
+        if let Err(e) = self.stream_until_end().await {
+            tracing::debug!(conn = self.conn.number, ip = %self.conn.ip, error = %e, "stream ended");
+        }
+    }
+
+    async fn stream_until_end(&mut self) -> io::Result<()> {
+        let mut ignored_input = 0u64;
+        let end = loop {
+            if self.conn.stop_reason() != StopReason::Running {
+                break End::Shutdown;
+            }
+            self.refresh();
+            let due = self.conn.timers.take_due();
+            if due & WAKE_DEADLINE != 0 {
+                break End::Footer;
+            }
+            if due & WAKE_PING != 0 {
+                let mut ping = Vec::new();
+                self.progress.mode.render_ping(&mut ping, &header_values());
+                self.send(&ping).await?;
+            }
+            if let Some(end) = self.drain().await? {
+                break end;
+            }
+            if std::mem::take(&mut self.woken) {
+                continue;
+            }
+            tokio::select! {
+                _ = self.conn.notify.notified() => {}
+                ready = self.stream.readable() => {
+                    ready?;
+                    let mut sink = [0u8; 256];
+                    match self.stream.try_read(&mut sink) {
+                        Ok(0) => break End::Done,
+                        Ok(n) => {
+                            ignored_input += n as u64;
+                            if ignored_input > MAX_IGNORED_INPUT {
+                                break End::Done;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        let mode = self.progress.mode.clone();
+        let mut tail = Vec::new();
+        match end {
+            End::Done => return Ok(()),
+            End::Shutdown => mode.render_shutdown(&mut tail, &header_values()),
+            End::Footer => {}
+        }
+        tail.extend_from_slice(&mode.footer);
+        self.send(&tail).await?;
+        let _ = self.stream.shutdown().await;
+        Ok(())
+    }
+
+    /// Write `bytes`. Almost always the socket takes them at once, with no
+    /// future and no allocation; only a full socket takes the boxed slow
+    /// path, so an idle stream's task does not carry a write's state.
+    async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let rest = match self.stream.try_write(bytes) {
+            Ok(n) => &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
+            Err(e) => return Err(e),
+        };
+        let written = (bytes.len() - rest.len()) as u64;
+        if written > 0 {
+            self.conn
+                .bytes_written
+                .fetch_add(written, Ordering::Relaxed);
+            Stats::add(&self.state.stats.total_outbound_bytes, written);
+        }
+        if !rest.is_empty() {
+            self.woken |=
+                Box::pin(write_out(&self.state, &mut self.stream, &self.conn, rest)).await?;
+        }
+        Ok(())
+    }
+
+    /// Everything after the cursors, rendered for one write (bounded by
+    /// [`MAX_WRITE`]), with the cursors moved past it. `Err(Lagged)` when a
+    /// cursor fell out of its history.
+    fn next_output(&mut self) -> Result<Option<(Output, usize)>, Lagged> {
+        let mut batch: Vec<Arc<Message>> = Vec::new();
+        for subscription in &self.subscriptions {
+            if let Err(lagged) =
+                subscription
+                    .channel
+                    .read_after(subscription.cursor, READ_BATCH, &mut batch)
+            {
+                Stats::add(&self.state.stats.subscribers_lagged, 1);
+                tracing::info!(conn = self.conn.number, ip = %self.conn.ip,
+                    channel = %subscription.channel.name,
+                    "subscriber fell out of the history; closing so it resumes");
+                return Err(lagged);
+            }
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        if self.subscriptions.len() > 1 {
+            batch.sort_by_key(|m| m.id);
+        }
+        let (out, taken) = self.progress.render_batch(&batch);
+        // Only what is written moves the cursors; the rest is read again.
+        for message in &batch[..taken] {
+            if let Some(subscription) = self
+                .subscriptions
+                .iter_mut()
+                .find(|s| Arc::ptr_eq(&s.channel.name, &message.channel))
+            {
+                subscription.cursor = subscription.cursor.max(message.id);
+            }
+        }
+        Ok(Some((out, taken)))
+    }
+
+    /// Send everything after the cursors; `Some(end)` when the stream is over.
+    async fn drain(&mut self) -> io::Result<Option<End>> {
+        loop {
+            let (out, taken) = match self.next_output() {
+                Err(Lagged) => return Ok(Some(End::Footer)),
+                Ok(None) => return Ok(None),
+                Ok(Some(next)) => next,
+            };
+            let finished = self.progress.finished();
+            match out {
+                Output::Shared(bytes) if !finished => self.send(&bytes).await?,
+                Output::Shared(bytes) => {
+                    let mut last = bytes.to_vec();
+                    last.extend_from_slice(&self.progress.mode.footer);
+                    self.send(&last).await?;
+                }
+                Output::Owned(mut out) => {
+                    if finished {
+                        out.extend_from_slice(&self.progress.mode.footer);
+                    }
+                    self.send(&out).await?;
+                }
+            }
+            count_sent(&self.state, &self.conn, taken as u64);
+            if finished {
+                let _ = self.stream.shutdown().await;
+                return Ok(Some(End::Done));
+            }
+            // Read again: more may have arrived while writing.
+        }
+    }
+}
+
+fn header_values() -> HeaderValues<'static> {
+    HeaderValues {
+        status: "200 OK",
+        server_time: unix_now(),
+        channel_info: b"",
+    }
+}
