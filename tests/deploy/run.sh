@@ -32,7 +32,8 @@ FCGI_CHAT_BIN=${FCGI_CHAT_BIN:-$ROOT/target/debug/fcgi-chat}
 POLL_S=0.05
 READY_TRIES=200         # 10 s for a server to come up
 STREAM_LIMIT_MS=1000    # a pushed message must cross a proxy within 1 s
-MESSAGE_WAIT_TRIES=100  # 5 s for a message to show up at all
+MESSAGE_WAIT_MS=5000    # a message must show up at all within 5 s
+PING_WAIT_MS=7000       # meteord pings every 5 s (PingInterval) + margin
 BROWSER_TIMEOUT_S=120   # whole Chromium run per proxy
 
 PASSED=0
@@ -128,15 +129,15 @@ controller() {
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# wait_for_file_text FILE TEXT TRIES: poll until FILE contains TEXT.
+# wait_for_file_text FILE TEXT TIMEOUT_MS: poll (every 5 ms, so latencies
+# measured with it are exact to a few ms) until FILE contains TEXT.
 wait_for_file_text() {
-    local i
-    for i in $(seq "$3"); do
+    local deadline=$(($(now_ms) + $3))
+    while :; do
         grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
         sleep 0.005
-        [ $((i % 10)) -eq 0 ] && sleep "$POLL_S"
     done
-    return 1
 }
 
 # Wait until meteord counts a subscriber on a channel.
@@ -410,11 +411,11 @@ stream_latency() {
     fi
     # The header and padding arrive first; wait for them so the timing below
     # measures the message only.
-    wait_for_file_text "$file" "..." "$MESSAGE_WAIT_TRIES" || true
+    wait_for_file_text "$file" "..." "$MESSAGE_WAIT_MS" || true
     marker="latency-$label-$RANDOM$RANDOM"
     t0=$(now_ms)
     controller "$CP" "ADDMESSAGE $chan $marker" >/dev/null
-    if wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_TRIES"; then
+    if wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_MS"; then
         t1=$(now_ms)
         ms=$((t1 - t0))
         note "$label: published -> received through the proxy in $ms ms"
@@ -469,9 +470,8 @@ pings_through() {
     for i in 0 1; do
         label=${labels[$i]}
         file="$WORK/ping-$label.out"
-        # 5 s interval + margin, polled.
         ok=0
-        wait_for_file_text "$file" 'p(-1' 700 && ok=1
+        wait_for_file_text "$file" 'p(-1' "$PING_WAIT_MS" && ok=1
         if [ "$ok" = 1 ]; then
             pass "$label: an idle stream receives meteord's ping through the proxy"
         else
@@ -519,7 +519,7 @@ post_checks() {
     case "$last" in '' | *[!0-9]*) last=0 ;; esac
     start_stream "data.chat.test" "$port" "/push/post$RANDOM$1/xhrinteractive/chat.r$((last + 1))" "$file"
     local spid=$STREAM_PID
-    wait_for_file_text "$file" "..." "$MESSAGE_WAIT_TRIES" || note "$label: no stream header yet"
+    wait_for_file_text "$file" "..." "$MESSAGE_WAIT_MS" || note "$label: no stream header yet"
     marker="posted-via-$label-$RANDOM$RANDOM"
     body=$(curl -s -w '\n%{http_code}' --max-time 10 "${resolve[@]}" \
         --data-urlencode "user=deploy-$label" --data-urlencode "message=$marker" "$base")
@@ -530,7 +530,7 @@ post_checks() {
     else
         fail "$label: POST /chat.php answers 200" "HTTP $code $body"
     fi
-    if wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_TRIES"; then
+    if wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_MS"; then
         pass "$label: the posted message reaches a subscriber through the data vhost"
     else
         fail "$label: the posted message reaches a subscriber" "not seen within 5 s"
@@ -687,7 +687,7 @@ fi
 marker="after-reload-$RANDOM"
 controller "$SCP" "ADDMESSAGE sysv $marker" >/dev/null
 if [ "$rc" = 0 ] && [ "$(sysv_pid)" = "$pid" ] && alive "$pid" \
-    && wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_TRIES"; then
+    && wait_for_file_text "$file" "$marker" "$MESSAGE_WAIT_MS"; then
     pass "sysv: reload (SIGHUP) keeps the daemon and its subscriber ($out)"
 else
     fail "sysv: reload keeps the daemon and its subscriber" "rc=$rc $out"
