@@ -19,6 +19,7 @@
 //! - [`stats`]: counters behind SHOWSTATS; [`registry`]: live connections.
 //! - [`state`]: the shared state every task holds.
 //! - [`server`]: accept loops, connection limit, shutdown and reload.
+//! - [`wakeup`]: the one-bit wake-up a publish pokes for each subscriber.
 //! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
 
 pub mod broker;
@@ -36,6 +37,7 @@ pub mod stats;
 pub mod subscriber;
 pub mod template;
 pub mod udp;
+pub mod wakeup;
 
 /// What `~server~` and the `Server:` header say.
 pub const SERVER_NAME: &str = concat!("meteord/", env!("CARGO_PKG_VERSION"));

@@ -10,7 +10,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use tokio::sync::Notify;
+use crate::channel::Wake;
+use crate::wakeup::Wakeup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnKind {
@@ -78,7 +79,7 @@ pub struct Conn {
     /// Messages sent (subscribers).
     pub messages: AtomicU64,
     /// Wakes the connection's task: new messages, or a stop request.
-    pub notify: Arc<Notify>,
+    pub wakeup: Wakeup,
     stop: AtomicU8,
     pub details: OnceLock<StreamDetails>,
     /// Timer work done for this connection by the daemon-wide clock (see
@@ -154,7 +155,7 @@ impl Conn {
             bytes_read: AtomicU64::new(0),
             write_pending: AtomicU64::new(0),
             messages: AtomicU64::new(0),
-            notify: Arc::new(Notify::new()),
+            wakeup: Wakeup::new(),
             stop: AtomicU8::new(StopReason::Running as u8),
             details: OnceLock::new(),
             timers: ConnTimers::default(),
@@ -173,7 +174,14 @@ impl Conn {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        self.notify.notify_one();
+        self.wakeup.raise();
+    }
+}
+
+/// A publish to a channel this connection joined wakes it.
+impl Wake for Conn {
+    fn wake(&self) {
+        self.wakeup.raise();
     }
 }
 
@@ -277,7 +285,7 @@ impl Connections {
             let due = conn.timers.due_at(now, write_timeout);
             if due != 0 {
                 conn.timers.due.fetch_or(due, Ordering::AcqRel);
-                conn.notify.notify_one();
+                conn.wakeup.raise();
             }
         }
     }

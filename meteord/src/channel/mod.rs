@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
 pub use history::{Backlog, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
@@ -27,7 +26,12 @@ pub use message::Message;
 use crate::ids::Ids;
 
 /// Something that waits for a channel's messages: woken on every publish.
-pub type Waiter = Arc<Notify>;
+pub trait Wake: Send + Sync + std::fmt::Debug {
+    fn wake(&self);
+}
+
+/// A channel's handle on one of its subscribers.
+pub type Waiter = Arc<dyn Wake>;
 
 #[derive(Debug)]
 struct ChannelState {
@@ -189,7 +193,7 @@ impl Channels {
             ));
             state.history.push(message.clone(), ctx.now);
             for waiter in state.waiters.iter().flatten() {
-                waiter.notify_one();
+                waiter.wake();
             }
             return message;
         }
@@ -323,6 +327,18 @@ impl Channels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wakeup::Wakeup;
+
+    impl Wake for Wakeup {
+        fn wake(&self) {
+            self.raise();
+        }
+    }
+
+    fn waiter() -> (Arc<Wakeup>, Waiter) {
+        let w = Arc::new(Wakeup::new());
+        (w.clone(), w)
+    }
 
     fn ctx() -> PublishContext {
         PublishContext {
@@ -347,7 +363,7 @@ mod tests {
             ch.publish("a", Bytes::from(format!("{i}")), &ids, ctx());
         }
         ch.publish("b", Bytes::from_static(b"other"), &ids, ctx());
-        let waiter = Arc::new(Notify::new());
+        let (_, waiter) = waiter();
         let mut out = Vec::new();
         let sub = ch.subscribe("a", Backlog::Last(2), &waiter, &mut out);
         assert_eq!(out.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
@@ -366,7 +382,7 @@ mod tests {
     #[test]
     fn empty_channel_is_freed_when_last_subscriber_leaves() {
         let ch = channels();
-        let waiter = Arc::new(Notify::new());
+        let (_, waiter) = waiter();
         let mut out = Vec::new();
         let s1 = ch.subscribe("x", Backlog::All, &waiter, &mut out);
         let s2 = ch.subscribe("x", Backlog::All, &waiter, &mut out);
@@ -392,17 +408,17 @@ mod tests {
     fn publish_wakes_waiters() {
         let ids = Ids::starting_at(1);
         let ch = channels();
-        let waiter = Arc::new(Notify::new());
+        let (wakeup, waiter) = waiter();
         let mut out = Vec::new();
         let _sub = ch.subscribe("w", Backlog::None, &waiter, &mut out);
         ch.publish("w", Bytes::from_static(b"m"), &ids, ctx());
-        // notify_one stored a permit: this completes at once.
+        // The raise is kept until the wait: this completes at once.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .unwrap();
         rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(1), waiter.notified())
+            tokio::time::timeout(std::time::Duration::from_secs(1), wakeup.wait())
                 .await
                 .expect("woken");
         });

@@ -39,7 +39,7 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
     loop {
         let n = tokio::select! {
             read = stream.read_buf(&mut buf) => read?,
-            _ = conn.notify.notified() => 0,
+            _ = conn.wakeup.wait() => 0,
         };
         if conn.stop_reason() == StopReason::Shutdown {
             let message = state.config().controller_shutdown_msg.clone();

@@ -259,10 +259,11 @@ async fn serve_stream(
         permit: None,
         woken: false,
     };
+    let waiter: crate::channel::Waiter = conn.clone();
     for (name, marker) in &req.channels {
         let subscription = state
             .channels
-            .subscribe(name, *marker, &conn.notify, &mut backlog);
+            .subscribe(name, *marker, &waiter, &mut backlog);
         live.subscriptions.push(subscription);
     }
     if live.subscriptions.len() > 1 {
@@ -333,6 +334,6 @@ mod tests {
         };
         let size = std::mem::size_of_val(&live.run());
         eprintln!("live future {size}");
-        assert!(size <= 640, "the live task's future grew to {size} bytes");
+        assert!(size <= 512, "the live task's future grew to {size} bytes");
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! It runs as its own small task (the request-reading task, with its header
 //! buffer and timeouts, has ended by then), because an idle stream's memory
-//! is almost all task: it waits on one `Notify` and its socket's readiness,
+//! is almost all task: it waits on one [`crate::wakeup::Wakeup`] and its
+//! socket's readiness, with no futures of its own while it waits,
 //! and keeps no timers of its own — pings, MaxTime and stalled writes are
 //! signalled by the daemon-wide clock ([`crate::registry::Connections::tick`]).
 //!
@@ -13,10 +14,12 @@
 //! it falls out of that history it is closed so the client resumes with
 //! `.r<id>`.
 
+use std::future::poll_fn;
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
@@ -58,7 +61,7 @@ pub async fn write_out(
         loop {
             tokio::select! {
                 result = &mut write => break result,
-                _ = conn.notify.notified() => {
+                _ = conn.wakeup.wait() => {
                     if conn.timers.stalled() {
                         break Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"));
                     }
@@ -246,22 +249,28 @@ impl Live {
             if std::mem::take(&mut self.woken) {
                 continue;
             }
-            tokio::select! {
-                _ = self.conn.notify.notified() => {}
-                ready = self.stream.readable() => {
-                    ready?;
-                    let mut sink = [0u8; 256];
-                    match self.stream.try_read(&mut sink) {
-                        Ok(0) => break End::Done,
-                        Ok(n) => {
-                            ignored_input += n as u64;
-                            if ignored_input > MAX_IGNORED_INPUT {
-                                break End::Done;
-                            }
+            // Wait for a wake-up or for the client to send or close. A
+            // poll function, not `select!` over futures, so the idle task
+            // stores nothing for its wait.
+            let (conn, stream) = (&self.conn, &self.stream);
+            let readable = poll_fn(|cx| match conn.wakeup.poll_wait(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => stream.poll_read_ready(cx).map(Some),
+            })
+            .await;
+            if let Some(ready) = readable {
+                ready?;
+                let mut sink = [0u8; 256];
+                match self.stream.try_read(&mut sink) {
+                    Ok(0) => break End::Done,
+                    Ok(n) => {
+                        ignored_input += n as u64;
+                        if ignored_input > MAX_IGNORED_INPUT {
+                            break End::Done;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(e),
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
                 }
             }
         };
