@@ -157,6 +157,13 @@ pub struct Report {
     /// CPU seconds of the generator itself (coordinator + workers) over the
     /// publish window: shows when the generator, not the server, limited.
     pub bench_cpu_s: f64,
+    /// CPU seconds the whole machine was busy over the publish window.
+    pub machine_busy_s: f64,
+    /// Busy CPU seconds of the machine not spent by the server or the
+    /// generator: other work that disturbed the run (0 on a quiet box).
+    pub other_cpu_s: f64,
+    /// Wall seconds of the publish window (publish + drain).
+    pub window_s: f64,
     pub ok: bool,
 }
 
@@ -258,6 +265,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     // 3. Publish (or hold).
     let window_start = Instant::now();
     let bench_before = bench_cpu(&workers);
+    let machine_before = procstat::machine_busy_s().unwrap_or(0.0);
     let mut storm = None;
     let publish = if s.scenario == Scenario::Idle {
         tokio::time::sleep(s.duration).await;
@@ -293,6 +301,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     let after = sample_opt(s.server_pid)?;
     let window_s = window_start.elapsed().as_secs_f64();
     let bench_cpu_s = bench_cpu(&workers) - bench_before;
+    let machine_busy_s = procstat::machine_busy_s().unwrap_or(0.0) - machine_before;
 
     // 5. Results.
     let counts: Vec<String> = publish.per_channel.iter().map(u64::to_string).collect();
@@ -387,6 +396,9 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         drain_s: drained,
         server,
         bench_cpu_s,
+        machine_busy_s,
+        other_cpu_s: (machine_busy_s - server_cpu - bench_cpu_s).max(0.0),
+        window_s,
         ok,
     })
 }
@@ -499,8 +511,10 @@ pub fn summary(r: &Report) -> String {
         );
     }
     t += &format!(
-        "  generator CPU {:.2} s;  result: {}\n",
+        "  generator CPU {:.2} s; other processes {:.2} CPU-s over {:.1} s;  result: {}\n",
         r.bench_cpu_s,
+        r.other_cpu_s,
+        r.window_s,
         if r.ok { "OK" } else { "FAILED" }
     );
     t

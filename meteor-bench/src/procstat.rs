@@ -63,9 +63,43 @@ fn parse_rss(status: &str) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// CPU seconds the whole machine spent busy (all cores, everything but
+/// idle and iowait) so far, from `/proc/stat`. The difference to the server
+/// and generator over a run shows how much other work disturbed it.
+pub fn machine_busy_s() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    parse_machine_busy(&stat)
+}
+
+fn parse_machine_busy(stat: &str) -> anyhow::Result<f64> {
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("no aggregate cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("malformed cpu line in /proc/stat")?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice];
+    // guest time is already counted in user.
+    let busy: u64 = ticks.iter().take(8).sum::<u64>()
+        - ticks.get(3).copied().unwrap_or(0)
+        - ticks.get(4).copied().unwrap_or(0);
+    Ok(busy as f64 / TICKS_PER_SECOND)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_machine_busy() {
+        let stat = "cpu  100 0 50 1000 10 5 5 0 0 0\ncpu0 50 0 25 500 5 2 3 0 0 0\n";
+        assert!((parse_machine_busy(stat).unwrap() - 1.6).abs() < 1e-9);
+        assert!(machine_busy_s().unwrap() > 0.0);
+    }
 
     #[test]
     fn parses_stat_with_spaces_in_name() {
