@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Markdown table of meteor-bench JSON lines: meteord vs Nchan, as ratios.
 
-Usage: bench/table.py RESULTS.jsonl   (lines from bench/run-all.sh)
-Rows are (case, metric); a case is scenario + N + C + R. Ratio is
-meteord / nchan, with a note saying which direction is better.
+Usage: bench/table.py RESULTS.jsonl...   (lines from bench/run-all.sh)
+Rows are (case, metric); a case is scenario + N + C + R + B. Ratio is
+meteord / nchan, with a note saying which direction is better. When a case
+was run several times (several files), the run least disturbed by other
+processes (lowest other_cpu_s) is shown.
 """
 import json
 import sys
@@ -19,6 +21,8 @@ METRICS = {
         ("RSS per subscriber (B)", lambda r: r["server"]["rss_per_sub"], "{:,.0f}", True),
         ("connection setup (conn/s)", lambda r: r["connect_rate"], "{:,.0f}", False),
         ("connect failures", lambda r: r["connect"]["failed"], "{:d}", True),
+        ("server CPU-s to connect all", lambda r: r["server"]["connect_cpu_s"], "{:.2f}", True),
+        ("generator CPU-s to connect all", lambda r: r.get("bench_connect_cpu_s", float("nan")), "{:.2f}", None),
     ],
     "fanout": [
         ("latency p50 (ms)", lambda r: ms(r["latency_us"]["p50"]), "{:.2f}", True),
@@ -59,8 +63,13 @@ def case_name(r):
     return f"{r['scenario']}, {n} subs{extra}, {rate} x {r['bytes']} B"
 
 
+def quietness(r):
+    """Busy CPU-seconds of other processes during the run (lower = cleaner)."""
+    return r.get("other_cpu_s", float("inf"))
+
+
 def main():
-    runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    runs = [json.loads(line) for path in sys.argv[1:] for line in open(path) if line.strip()]
     cases = {}
     order = []
     for r in runs:
@@ -68,7 +77,12 @@ def main():
         if key not in cases:
             cases[key] = {}
             order.append(key)
-        cases[key][r["label"] or "?"] = r
+        label = r["label"] or "?"
+        # Several runs of one case: keep the one least disturbed by other
+        # processes on the machine.
+        old = cases[key].get(label)
+        if old is None or quietness(r) < quietness(old):
+            cases[key][label] = r
     print("| case | metric | meteord | Nchan | meteord / Nchan |")
     print("|---|---|---:|---:|---:|")
     for key in order:
@@ -85,6 +99,8 @@ def main():
             if lower is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
                 ratio = f"{a / b:.2f}× ({'lower' if lower else 'higher'} is better)"
             print(f"| {case_name(first)} | {name} | {cells[0]} | {cells[1]} | {ratio} |")
+        other = [f'{by[l]["other_cpu_s"]:.1f}' if l in by and "other_cpu_s" in by[l] else "–" for l in ("meteord", "nchan")]
+        print(f"| {case_name(first)} | other processes' CPU-s during the run | {other[0]} | {other[1]} | |")
         print(f"| {case_name(first)} | run result | " + " | ".join(
             "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in ("meteord", "nchan")) + " | |")
 

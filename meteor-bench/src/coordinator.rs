@@ -140,6 +140,8 @@ pub struct Report {
     pub connect_rate: f64,
     pub publish: PublishResult,
     pub deliveries: u64,
+    /// Bytes the subscribers read (headers, pings, framing included).
+    pub bytes_read: u64,
     pub deliveries_per_s: f64,
     pub expected: u64,
     pub lost: u64,
@@ -157,6 +159,9 @@ pub struct Report {
     /// CPU seconds of the generator itself (coordinator + workers) over the
     /// publish window: shows when the generator, not the server, limited.
     pub bench_cpu_s: f64,
+    /// CPU seconds of the generator while connecting (shows whether the
+    /// setup rate was limited by the generator).
+    pub bench_connect_cpu_s: f64,
     /// CPU seconds the whole machine was busy over the publish window.
     pub machine_busy_s: f64,
     /// Busy CPU seconds of the machine not spent by the server or the
@@ -203,6 +208,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     }
     let exe = std::env::current_exe().context("finding my own executable to start workers")?;
     let before = sample_opt(s.server_pid)?;
+    let coordinator_cpu_before = bench_cpu(&[]);
 
     // 1. Workers connect their subscribers.
     let mut workers = Vec::with_capacity(shares.len());
@@ -257,6 +263,8 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     }
     let connect_rate = connect.connected as f64 / connect.secs.max(1e-9);
     let after_connect_cpu = sample_opt(s.server_pid)?;
+    // The workers did nothing but start up and connect so far.
+    let bench_connect_cpu_s = bench_cpu(&workers) - coordinator_cpu_before;
 
     // 2. Settle, then the memory figure.
     tokio::time::sleep(s.settle).await;
@@ -383,6 +391,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         deliveries_per_s: total.deliveries as f64 / publish.secs.max(1e-9),
         publish,
         deliveries: total.deliveries,
+        bytes_read: total.bytes_read,
         expected: total.expected,
         lost: total.lost,
         duplicated: total.duplicated,
@@ -396,6 +405,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         drain_s: drained,
         server,
         bench_cpu_s,
+        bench_connect_cpu_s,
         machine_busy_s,
         other_cpu_s: (machine_busy_s - server_cpu - bench_cpu_s).max(0.0),
         window_s,
@@ -455,12 +465,14 @@ pub fn summary(r: &Report) -> String {
         r.workers
     );
     t += &format!(
-        "  connect: {} ok, {} failed ({} failed attempts) in {:.3} s = {:.0}/s\n",
+        "  connect: {} ok, {} failed ({} failed attempts) in {:.3} s = {:.0}/s (server CPU {:.2} s, generator {:.2} s)\n",
         r.connect.connected,
         r.connect.failed,
         r.connect.attempts_failed,
         r.connect.secs,
-        r.connect_rate
+        r.connect_rate,
+        r.server.connect_cpu_s,
+        r.bench_connect_cpu_s
     );
     if let Some(e) = &r.connect.first_error {
         t += &format!("  first connect error: {e}\n");
