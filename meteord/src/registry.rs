@@ -5,12 +5,13 @@
 //! original calls `socketFN` and what existing tools pass to DESCRIBE). Fds
 //! are reused by the kernel, so removal checks identity, not just the number.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use crate::channel::Wake;
 use crate::wakeup::Wakeup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +54,59 @@ impl StopReason {
     }
 }
 
+/// Longest user agent kept for LISTSUBSCRIBERS / DESCRIBE.
+const MAX_USER_AGENT: usize = 256;
+
 /// What a streaming subscriber asked for (set once the request is parsed).
+/// The three strings share one allocation: there is one of these per idle
+/// subscriber.
 #[derive(Debug)]
 pub struct StreamDetails {
-    pub hostid: Box<str>,
-    pub mode: Box<str>,
-    pub user_agent: Box<str>,
+    /// hostid, mode and user agent, concatenated.
+    text: Box<str>,
+    hostid_len: u16,
+    mode_len: u16,
     /// `MaxTime` of its mode, seconds (0 = none).
     pub max_time: u64,
     pub persist: bool,
+}
+
+impl StreamDetails {
+    pub fn new(
+        hostid: &str,
+        mode: &str,
+        user_agent: &str,
+        max_time: u64,
+        persist: bool,
+    ) -> StreamDetails {
+        // Both come from a request line bounded far below 64 KiB.
+        let hostid = &hostid[..hostid.len().min(u16::MAX as usize)];
+        let mode = &mode[..mode.len().min(u16::MAX as usize)];
+        let mut cut = user_agent.len().min(MAX_USER_AGENT);
+        while !user_agent.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        StreamDetails {
+            text: [hostid, mode, &user_agent[..cut]].concat().into_boxed_str(),
+            hostid_len: hostid.len() as u16,
+            mode_len: mode.len() as u16,
+            max_time,
+            persist,
+        }
+    }
+
+    pub fn hostid(&self) -> &str {
+        &self.text[..self.hostid_len as usize]
+    }
+
+    pub fn mode(&self) -> &str {
+        let start = self.hostid_len as usize;
+        &self.text[start..start + self.mode_len as usize]
+    }
+
+    pub fn user_agent(&self) -> &str {
+        &self.text[(self.hostid_len + self.mode_len) as usize..]
+    }
 }
 
 /// One open connection.
@@ -73,9 +118,8 @@ pub struct Conn {
     /// Seconds since the epoch.
     pub started: u64,
     pub bytes_written: AtomicU64,
-    pub bytes_read: AtomicU64,
     /// Bytes handed to the socket but not yet accepted by it.
-    pub write_pending: AtomicU64,
+    pub write_pending: AtomicU32,
     /// Messages sent (subscribers).
     pub messages: AtomicU64,
     /// Wakes the connection's task: new messages, or a stop request.
@@ -89,18 +133,24 @@ pub struct Conn {
     pub timers: ConnTimers,
 }
 
-/// Deadlines the clock watches, and the wake-up reasons it leaves.
+/// Deadlines the clock watches, and the wake-up reasons it leaves. Seconds
+/// since the epoch fit 32 bits until 2106.
 #[derive(Debug, Default)]
 pub struct ConnTimers {
     /// Seconds between pings; 0 = no pings.
-    pub ping_interval: AtomicU64,
-    pub next_ping: AtomicU64,
+    pub ping_interval: AtomicU32,
+    pub next_ping: AtomicU32,
     /// MaxTime: when the stream ends.
-    pub deadline: AtomicU64,
+    pub deadline: AtomicU32,
     /// When the write in progress started; 0 = not writing.
-    pub write_since: AtomicU64,
+    pub write_since: AtomicU32,
     /// [`WAKE_PING`], [`WAKE_DEADLINE`], [`WAKE_STALLED`].
     pub due: AtomicU8,
+}
+
+/// Seconds as stored in [`ConnTimers`].
+pub fn secs32(secs: u64) -> u32 {
+    u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 /// A ping is due.
@@ -122,14 +172,15 @@ impl ConnTimers {
     }
 
     /// What should wake this connection at `now`, updating the next ping.
-    fn due_at(&self, now: u64, write_timeout: u64) -> u8 {
+    fn due_at(&self, now: u32, write_timeout: u32) -> u8 {
         let mut due = 0;
         let next_ping = self.next_ping.load(Ordering::Relaxed);
         if next_ping != 0 && now >= next_ping {
             let interval = self.ping_interval.load(Ordering::Relaxed);
             if interval > 0 {
                 due |= WAKE_PING;
-                self.next_ping.store(now + interval, Ordering::Relaxed);
+                self.next_ping
+                    .store(now.saturating_add(interval), Ordering::Relaxed);
             }
         }
         let deadline = self.deadline.load(Ordering::Relaxed);
@@ -152,8 +203,7 @@ impl Conn {
             ip,
             started,
             bytes_written: AtomicU64::new(0),
-            bytes_read: AtomicU64::new(0),
-            write_pending: AtomicU64::new(0),
+            write_pending: AtomicU32::new(0),
             messages: AtomicU64::new(0),
             wakeup: Wakeup::new(),
             stop: AtomicU8::new(StopReason::Running as u8),
@@ -178,17 +228,55 @@ impl Conn {
     }
 }
 
-/// A publish to a channel this connection joined wakes it.
-impl Wake for Conn {
-    fn wake(&self) {
+impl Conn {
+    /// A publish to a channel this connection joined.
+    pub fn wake(&self) {
         self.wakeup.raise();
+    }
+}
+
+/// A connection in the hostid index, hashed and compared by its hostid, so
+/// the index needs no copy of the name (one fewer allocation per
+/// persistent subscriber).
+#[derive(Debug, Clone)]
+struct ByHostid(Arc<Conn>);
+
+impl ByHostid {
+    fn hostid(&self) -> &str {
+        self.0.details.get().map_or("", |d| d.hostid())
+    }
+}
+
+impl PartialEq for ByHostid {
+    fn eq(&self, other: &Self) -> bool {
+        self.hostid() == other.hostid()
+    }
+}
+
+impl Eq for ByHostid {}
+
+impl Hash for ByHostid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must hash exactly as `str` does, for `Borrow<str>` lookups.
+        self.hostid().hash(state);
+    }
+}
+
+impl Borrow<str> for ByHostid {
+    fn borrow(&self) -> &str {
+        self.hostid()
     }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    conns: BTreeMap<u64, Arc<Conn>>,
-    hostids: HashMap<Box<str>, Arc<Conn>>,
+    /// Indexed by connection number, which is the socket's fd: small,
+    /// dense and unique while open, so a plain vector beats a map (8 bytes
+    /// a slot).
+    conns: Vec<Option<Arc<Conn>>>,
+    /// Occupied slots.
+    open: usize,
+    hostids: HashSet<ByHostid>,
 }
 
 /// The table of open connections.
@@ -207,40 +295,44 @@ impl Connections {
     }
 
     pub fn insert(&self, conn: Arc<Conn>) {
-        self.lock().conns.insert(conn.number, conn);
+        let mut inner = self.lock();
+        let slot = usize::try_from(conn.number).unwrap_or(usize::MAX);
+        if slot >= inner.conns.len() {
+            inner.conns.resize(slot.saturating_add(1), None);
+        }
+        if inner.conns[slot].replace(conn).is_none() {
+            inner.open += 1;
+        }
     }
 
     /// Remove `conn` (and its hostid claim) if it is still the one registered.
     pub fn remove(&self, conn: &Arc<Conn>) {
         let mut inner = self.lock();
-        if inner
-            .conns
-            .get(&conn.number)
-            .is_some_and(|c| Arc::ptr_eq(c, conn))
+        let slot = usize::try_from(conn.number).unwrap_or(usize::MAX);
+        if let Some(entry) = inner.conns.get_mut(slot)
+            && entry.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn))
         {
-            inner.conns.remove(&conn.number);
+            *entry = None;
+            inner.open -= 1;
         }
         if let Some(details) = conn.details.get()
             && inner
                 .hostids
-                .get(&details.hostid)
-                .is_some_and(|c| Arc::ptr_eq(c, conn))
+                .get(details.hostid())
+                .is_some_and(|c| Arc::ptr_eq(&c.0, conn))
         {
-            inner.hostids.remove(&details.hostid);
+            inner.hostids.remove(details.hostid());
         }
     }
 
     /// Make `conn` the persistent connection for its hostid; the one it
     /// replaces (if any) is asked to stop.
     pub fn claim_hostid(&self, conn: &Arc<Conn>) {
-        let Some(details) = conn.details.get() else {
+        if conn.details.get().is_none() {
             return;
-        };
-        let previous = self
-            .lock()
-            .hostids
-            .insert(details.hostid.clone(), conn.clone());
-        if let Some(previous) = previous
+        }
+        let previous = self.lock().hostids.replace(ByHostid(conn.clone()));
+        if let Some(ByHostid(previous)) = previous
             && !Arc::ptr_eq(&previous, conn)
         {
             previous.request_stop(StopReason::Replaced);
@@ -249,7 +341,7 @@ impl Connections {
 
     /// `/disconnect/<hostid>`: returns whether a connection was found.
     pub fn disconnect_hostid(&self, hostid: &str) -> bool {
-        let target = self.lock().hostids.get(hostid).cloned();
+        let target = self.lock().hostids.get(hostid).map(|c| c.0.clone());
         match target {
             Some(conn) => {
                 conn.request_stop(StopReason::Disconnected);
@@ -260,16 +352,17 @@ impl Connections {
     }
 
     pub fn get(&self, number: u64) -> Option<Arc<Conn>> {
-        self.lock().conns.get(&number).cloned()
+        let slot = usize::try_from(number).ok()?;
+        self.lock().conns.get(slot).cloned().flatten()
     }
 
     /// Every connection, by number.
     pub fn all(&self) -> Vec<Arc<Conn>> {
-        self.lock().conns.values().cloned().collect()
+        self.lock().conns.iter().flatten().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.lock().conns.len()
+        self.lock().open
     }
 
     pub fn is_empty(&self) -> bool {
@@ -280,8 +373,10 @@ impl Connections {
     /// a ping, a MaxTime deadline or an overdue write. One pass over the
     /// table is a few microseconds per thousand connections.
     pub fn tick(&self, now: u64, write_timeout: u64) {
+        let now = secs32(now);
+        let write_timeout = secs32(write_timeout);
         let inner = self.lock();
-        for conn in inner.conns.values() {
+        for conn in inner.conns.iter().flatten() {
             let due = conn.timers.due_at(now, write_timeout);
             if due != 0 {
                 conn.timers.due.fetch_or(due, Ordering::AcqRel);
@@ -311,13 +406,7 @@ mod tests {
             0,
         ));
         c.details
-            .set(StreamDetails {
-                hostid: hostid.into(),
-                mode: "xhrinteractive".into(),
-                user_agent: "ua".into(),
-                max_time: 0,
-                persist: true,
-            })
+            .set(StreamDetails::new(hostid, "xhrinteractive", "ua", 0, true))
             .unwrap();
         c
     }

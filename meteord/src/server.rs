@@ -14,7 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::registry::{Conn, ConnKind, StopReason};
@@ -126,7 +126,6 @@ pub async fn run(
 ) -> io::Result<()> {
     let config = state.config();
     let limit = connection_limit(config.max_connections, current_fd_limit());
-    let permits = Arc::new(Semaphore::new(limit));
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let subscriber = TcpListener::from_std(listeners.subscriber)?;
@@ -142,14 +141,14 @@ pub async fn run(
             subscriber,
             state.clone(),
             ConnKind::Subscriber,
-            permits.clone(),
+            limit,
             stop_rx.clone(),
         )),
         tokio::spawn(accept_loop(
             controller,
             state.clone(),
             ConnKind::Controller,
-            permits.clone(),
+            limit,
             stop_rx.clone(),
         )),
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
@@ -229,7 +228,7 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     kind: ConnKind,
-    permits: Arc<Semaphore>,
+    limit: usize,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -246,11 +245,13 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        // The table of open connections is the count MaxConnections
+        // limits (the two accept loops may overshoot it by one or two).
+        if state.connections.len() >= limit {
             Stats::add(&state.stats.connections_refused, 1);
             tokio::spawn(refuse(stream, kind));
             continue;
-        };
+        }
         let _ = stream.set_nodelay(true);
         let number = u64::try_from(stream.as_raw_fd()).unwrap_or(0);
         let conn = Arc::new(Conn::new(number, kind, peer.ip(), unix_now()));
@@ -259,14 +260,11 @@ async fn accept_loop(
         match kind {
             ConnKind::Subscriber => {
                 Stats::add(&state.stats.subscriber_connections_accepted, 1);
-                tokio::spawn(subscriber::serve(state, stream, conn, permit));
+                tokio::spawn(subscriber::serve(state, stream, conn));
             }
             ConnKind::Controller => {
                 Stats::add(&state.stats.controller_connections_accepted, 1);
-                tokio::spawn(async move {
-                    controller::serve(state, stream, conn).await;
-                    drop(permit);
-                });
+                tokio::spawn(controller::serve(state, stream, conn));
             }
         }
     }

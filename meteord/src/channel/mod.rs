@@ -25,13 +25,9 @@ pub use message::Message;
 
 use crate::ids::Ids;
 
-/// Something that waits for a channel's messages: woken on every publish.
-pub trait Wake: Send + Sync + std::fmt::Debug {
-    fn wake(&self);
-}
-
-/// A channel's handle on one of its subscribers.
-pub type Waiter = Arc<dyn Wake>;
+/// A channel's handle on one of its subscribers, woken on every publish: a
+/// thin pointer, because a busy channel holds one per subscriber.
+pub type Waiter = Arc<crate::registry::Conn>;
 
 #[derive(Debug)]
 struct ChannelState {
@@ -327,17 +323,15 @@ impl Channels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wakeup::Wakeup;
 
-    impl Wake for Wakeup {
-        fn wake(&self) {
-            self.raise();
-        }
-    }
-
-    fn waiter() -> (Arc<Wakeup>, Waiter) {
-        let w = Arc::new(Wakeup::new());
-        (w.clone(), w)
+    fn waiter() -> (Waiter, Waiter) {
+        let conn = Arc::new(crate::registry::Conn::new(
+            1,
+            crate::registry::ConnKind::Subscriber,
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            0,
+        ));
+        (conn.clone(), conn)
     }
 
     fn ctx() -> PublishContext {
@@ -418,7 +412,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(1), wakeup.wait())
+            tokio::time::timeout(std::time::Duration::from_secs(1), wakeup.wakeup.wait())
                 .await
                 .expect("woken");
         });

@@ -58,7 +58,6 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
             }
             return Ok(());
         }
-        conn.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
         Stats::add(&state.stats.total_inbound_bytes, n as u64);
         let mut quit = false;
         while let Some(end) = buf.iter().position(|&b| b == b'\n') {
@@ -161,13 +160,13 @@ fn subscriber_lines(state: &State) -> Vec<String> {
             };
             Some(format!(
                 "{} {} {} {} {} {} \"{}\"",
-                d.hostid,
+                d.hostid(),
                 conn.ip,
                 conn.started,
                 d.max_time,
                 left,
                 conn.messages.load(Ordering::Relaxed),
-                d.user_agent.replace('"', "'")
+                d.user_agent().replace('"', "'")
             ))
         })
         .collect()
@@ -182,7 +181,7 @@ fn connection_lines(state: &State) -> Vec<String> {
             let mut line = format!("{} {} {}", conn.number, conn.ip, conn.kind.meteor_type());
             if let Some(d) = conn.details.get() {
                 line.push(' ');
-                line.push_str(&d.hostid);
+                line.push_str(d.hostid());
             }
             line
         })
@@ -210,15 +209,15 @@ fn describe(conn: &Conn) -> Vec<String> {
     if conn.kind == ConnKind::Subscriber
         && let Some(d) = conn.details.get()
     {
-        pairs.push(("mode", d.mode.to_string()));
+        pairs.push(("mode", d.mode().to_string()));
         pairs.push(("headerBuffer", "0".to_string()));
         pairs.push((
             "messageCount",
             conn.messages.load(Ordering::Relaxed).to_string(),
         ));
         pairs.push(("connectionTimeLimit", d.max_time.to_string()));
-        pairs.push(("useragent", d.user_agent.to_string()));
-        pairs.push(("subscriberID", d.hostid.to_string()));
+        pairs.push(("useragent", d.user_agent().to_string()));
+        pairs.push(("subscriberID", d.hostid().to_string()));
     }
     key_values(pairs)
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
 
 use crate::registry::{Conn, StreamDetails};
@@ -21,20 +20,13 @@ use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{ChannelInfoValues, CompiledMode, HeaderValues};
 use request::{HeadError, Route, StreamRequest};
-use stream::{Live, Progress, count_sent, write_out};
+use stream::{Joined, Live, Progress, count_sent, write_out};
 
 /// Serve one subscriber-port connection: answer it, or set up its stream
-/// and hand it to a [`stream::Live`] task of its own (which then owns the
-/// connection slot `permit`).
-pub async fn serve(
-    state: Arc<State>,
-    stream: TcpStream,
-    conn: Arc<Conn>,
-    permit: OwnedSemaphorePermit,
-) {
+/// and hand it to a [`stream::Live`] task of its own.
+pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
     match handle(&state, stream, &conn).await {
-        Ok(Some(mut live)) => {
-            live.permit = Some(permit);
+        Ok(Some(live)) => {
             tokio::spawn(live.run());
             return;
         }
@@ -52,7 +44,7 @@ enum HeadRead {
     Closed,
 }
 
-async fn read_head(stream: &mut TcpStream, conn: &Conn) -> io::Result<HeadRead> {
+async fn read_head(stream: &mut TcpStream, state: &State) -> io::Result<HeadRead> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
         stream.readable().await?;
@@ -63,8 +55,7 @@ async fn read_head(stream: &mut TcpStream, conn: &Conn) -> io::Result<HeadRead> 
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         };
-        conn.bytes_read
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Stats::add(&state.stats.total_inbound_bytes, n as u64);
         buf.extend_from_slice(&chunk[..n]);
         match request::parse_head(&buf) {
             Ok(Some(head)) => return Ok(HeadRead::Head(head)),
@@ -82,7 +73,7 @@ async fn handle(
 ) -> io::Result<Option<Live>> {
     let config = state.config();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
-    let head = match timeout(header_timeout, read_head(&mut stream, conn)).await {
+    let head = match timeout(header_timeout, read_head(&mut stream, state)).await {
         Err(_) => {
             tracing::debug!(ip = %conn.ip, "request head timed out");
             respond_error(
@@ -232,13 +223,13 @@ async fn serve_stream(
         return Ok(None);
     }
     let settings = mode.settings.clone();
-    let _ = conn.details.set(StreamDetails {
-        hostid: req.hostid.as_str().into(),
-        mode: req.mode.as_str().into(),
-        user_agent: user_agent.into(),
-        max_time: settings.max_time,
-        persist: settings.persist,
-    });
+    let _ = conn.details.set(StreamDetails::new(
+        &req.hostid,
+        &req.mode,
+        &user_agent,
+        settings.max_time,
+        settings.persist,
+    ));
     if settings.persist {
         state.connections.claim_hostid(conn);
     }
@@ -251,19 +242,16 @@ async fn serve_stream(
         state: state.clone(),
         stream,
         conn: conn.clone(),
-        subscriptions: Vec::with_capacity(req.channels.len()),
+        subscriptions: Joined::default(),
         progress: Progress {
             mode: mode.clone(),
             sent: 0,
         },
-        permit: None,
         woken: false,
+        ignored_input: 0,
     };
-    let waiter: crate::channel::Waiter = conn.clone();
     for (name, marker) in &req.channels {
-        let subscription = state
-            .channels
-            .subscribe(name, *marker, &waiter, &mut backlog);
+        let subscription = state.channels.subscribe(name, *marker, conn, &mut backlog);
         live.subscriptions.push(subscription);
     }
     if live.subscriptions.len() > 1 {
@@ -281,15 +269,7 @@ async fn serve_stream(
     );
     // The whole backlog goes out with the header, in one write.
     let replayed = live.progress.append(&mut out, &backlog, usize::MAX) as u64;
-    for message in &backlog[..replayed as usize] {
-        if let Some(subscription) = live
-            .subscriptions
-            .iter_mut()
-            .find(|s| Arc::ptr_eq(&s.channel.name, &message.channel))
-        {
-            subscription.cursor = subscription.cursor.max(message.id);
-        }
-    }
+    live.subscriptions.advance(&backlog[..replayed as usize]);
     drop(backlog);
     let finished = live.progress.finished();
     if finished {
@@ -324,16 +304,15 @@ mod tests {
             state: state.clone(),
             stream,
             conn,
-            subscriptions: Vec::new(),
+            subscriptions: Joined::default(),
             progress: Progress {
                 mode: state.modes().get("").clone(),
                 sent: 0,
             },
-            permit: None,
             woken: false,
+            ignored_input: 0,
         };
         let size = std::mem::size_of_val(&live.run());
-        eprintln!("live future {size}");
-        assert!(size <= 512, "the live task's future grew to {size} bytes");
+        assert!(size <= 128, "the live task's future grew to {size} bytes");
     }
 }

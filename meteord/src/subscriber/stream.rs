@@ -14,20 +14,19 @@
 //! it falls out of that history it is closed so the client resumes with
 //! `.r<id>`.
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::channel::{Lagged, Message, Subscription};
-use crate::registry::{Conn, StopReason, WAKE_DEADLINE, WAKE_PING};
+use crate::registry::{Conn, StopReason, WAKE_DEADLINE, WAKE_PING, secs32};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{CompiledMode, CompiledModes, HeaderValues};
@@ -53,9 +52,13 @@ pub async fn write_out(
     bytes: &[u8],
 ) -> io::Result<bool> {
     let mut woken = false;
-    conn.write_pending
-        .store(bytes.len() as u64, Ordering::Relaxed);
-    conn.timers.write_since.store(unix_now(), Ordering::Relaxed);
+    conn.write_pending.store(
+        u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        Ordering::Relaxed,
+    );
+    conn.timers
+        .write_since
+        .store(secs32(unix_now()), Ordering::Relaxed);
     let result = {
         let mut write = pin!(stream.write_all(bytes));
         loop {
@@ -142,6 +145,56 @@ impl Progress {
     }
 }
 
+/// The channels one stream joined, with its cursor in each. Almost always
+/// one, so the first is kept inline (no allocation per subscriber).
+#[derive(Debug, Default)]
+pub struct Joined {
+    first: Option<Subscription>,
+    rest: Vec<Subscription>,
+}
+
+impl Joined {
+    pub fn push(&mut self, subscription: Subscription) {
+        match self.first {
+            None => self.first = Some(subscription),
+            Some(_) => self.rest.push(subscription),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Subscription> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// Move the cursors past `messages` (which have been written).
+    pub fn advance(&mut self, messages: &[Arc<Message>]) {
+        for message in messages {
+            let subscription = self
+                .first
+                .iter_mut()
+                .chain(self.rest.iter_mut())
+                .find(|s| Arc::ptr_eq(&s.channel.name, &message.channel));
+            if let Some(subscription) = subscription {
+                subscription.cursor = subscription.cursor.max(message.id);
+            }
+        }
+    }
+
+    fn take_all(&mut self) -> impl Iterator<Item = Subscription> {
+        self.first
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.rest))
+    }
+}
+
 /// Count `n` deliveries to `conn`.
 pub fn count_sent(state: &State, conn: &Conn, n: u64) {
     if n > 0 {
@@ -162,21 +215,22 @@ enum End {
 }
 
 /// A subscriber in its live phase. Dropping it leaves every channel and the
-/// connection table, and frees the connection slot.
+/// connection table (which frees its place under MaxConnections).
 pub struct Live {
     pub state: Arc<State>,
     pub stream: TcpStream,
     pub conn: Arc<Conn>,
-    pub subscriptions: Vec<Subscription>,
+    pub subscriptions: Joined,
     pub progress: Progress,
-    pub permit: Option<OwnedSemaphorePermit>,
     /// A wake-up was absorbed by a write: look again before sleeping.
     pub woken: bool,
+    /// Bytes the client sent after its request (ignored, but bounded).
+    pub ignored_input: u32,
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
-        for subscription in self.subscriptions.drain(..) {
+        for subscription in self.subscriptions.take_all() {
             self.state.channels.unsubscribe(subscription);
         }
         Stats::sub(&self.state.stats.current_subscribers, 1);
@@ -195,13 +249,17 @@ impl Live {
         } else {
             0
         };
-        timers.ping_interval.store(interval, Ordering::Relaxed);
-        timers.next_ping.store(
-            if interval > 0 { now + interval } else { 0 },
-            Ordering::Relaxed,
-        );
+        timers
+            .ping_interval
+            .store(secs32(interval), Ordering::Relaxed);
+        let next_ping = if interval > 0 {
+            secs32(now + interval)
+        } else {
+            0
+        };
+        timers.next_ping.store(next_ping, Ordering::Relaxed);
         let deadline = if settings.max_time > 0 {
-            self.conn.started.saturating_add(settings.max_time)
+            secs32(self.conn.started.saturating_add(settings.max_time))
         } else {
             0
         };
@@ -214,77 +272,75 @@ impl Live {
         if self.state.modes_generation() == self.progress.mode.generation {
             return;
         }
-        let name = self.conn.details.get().map_or("", |d| &d.mode);
+        let name = self.conn.details.get().map_or("", |d| d.mode());
         self.progress.mode = self.state.modes().get(name).clone();
         self.arm_timers();
     }
 
-    /// Stream until the end, then close.
-    pub async fn run(mut self) {
+    /// The task that streams until the end, then closes.
+    pub fn run(self) -> LiveTask {
         self.arm_timers();
-        if let Err(e) = self.stream_until_end().await {
-            tracing::debug!(conn = self.conn.number, ip = %self.conn.ip, error = %e, "stream ended");
+        LiveTask {
+            state: TaskState::Working(Self::work(self)),
         }
     }
 
-    async fn stream_until_end(&mut self) -> io::Result<()> {
-        let mut ignored_input = 0u64;
-        let end = loop {
+    /// The work on one wake-up, owning `self` until it is done.
+    fn work(mut live: Live) -> WorkFuture {
+        Box::pin(async move {
+            let result = live.on_wake().await;
+            (live, result)
+        })
+    }
+
+    /// After the client became readable: false when the stream is over
+    /// (the client closed, or sent more than we ignore).
+    fn consume_input(&mut self) -> io::Result<bool> {
+        let mut sink = [0u8; 256];
+        match self.stream.try_read(&mut sink) {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                self.ignored_input = self.ignored_input.saturating_add(n as u32);
+                Ok(u64::from(self.ignored_input) <= MAX_IGNORED_INPUT)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Everything a wake-up may mean: stop, reload, ping, MaxTime, new
+    /// messages. Returns true when the stream is over.
+    async fn on_wake(&mut self) -> io::Result<bool> {
+        let end = 'end: {
             if self.conn.stop_reason() != StopReason::Running {
-                break End::Shutdown;
+                break 'end End::Shutdown;
             }
             self.refresh();
             let due = self.conn.timers.take_due();
             if due & WAKE_DEADLINE != 0 {
-                break End::Footer;
+                break 'end End::Footer;
             }
             if due & WAKE_PING != 0 {
                 let mut ping = Vec::new();
                 self.progress.mode.render_ping(&mut ping, &header_values());
                 self.send(&ping).await?;
             }
-            if let Some(end) = self.drain().await? {
-                break end;
-            }
-            if std::mem::take(&mut self.woken) {
-                continue;
-            }
-            // Wait for a wake-up or for the client to send or close. A
-            // poll function, not `select!` over futures, so the idle task
-            // stores nothing for its wait.
-            let (conn, stream) = (&self.conn, &self.stream);
-            let readable = poll_fn(|cx| match conn.wakeup.poll_wait(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => stream.poll_read_ready(cx).map(Some),
-            })
-            .await;
-            if let Some(ready) = readable {
-                ready?;
-                let mut sink = [0u8; 256];
-                match self.stream.try_read(&mut sink) {
-                    Ok(0) => break End::Done,
-                    Ok(n) => {
-                        ignored_input += n as u64;
-                        if ignored_input > MAX_IGNORED_INPUT {
-                            break End::Done;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
+            match self.drain().await? {
+                Some(end) => end,
+                None => return Ok(false),
             }
         };
         let mode = self.progress.mode.clone();
         let mut tail = Vec::new();
         match end {
-            End::Done => return Ok(()),
+            End::Done => return Ok(true),
             End::Shutdown => mode.render_shutdown(&mut tail, &header_values()),
             End::Footer => {}
         }
         tail.extend_from_slice(&mode.footer);
         self.send(&tail).await?;
         let _ = self.stream.shutdown().await;
-        Ok(())
+        Ok(true)
     }
 
     /// Write `bytes`. Almost always the socket takes them at once, with no
@@ -315,7 +371,7 @@ impl Live {
     /// cursor fell out of its history.
     fn next_output(&mut self) -> Result<Option<(Output, usize)>, Lagged> {
         let mut batch: Vec<Arc<Message>> = Vec::new();
-        for subscription in &self.subscriptions {
+        for subscription in self.subscriptions.iter() {
             if let Err(lagged) =
                 subscription
                     .channel
@@ -336,15 +392,7 @@ impl Live {
         }
         let (out, taken) = self.progress.render_batch(&batch);
         // Only what is written moves the cursors; the rest is read again.
-        for message in &batch[..taken] {
-            if let Some(subscription) = self
-                .subscriptions
-                .iter_mut()
-                .find(|s| Arc::ptr_eq(&s.channel.name, &message.channel))
-            {
-                subscription.cursor = subscription.cursor.max(message.id);
-            }
-        }
+        self.subscriptions.advance(&batch[..taken]);
         Ok(Some((out, taken)))
     }
 
@@ -377,6 +425,69 @@ impl Live {
                 return Ok(Some(End::Done));
             }
             // Read again: more may have arrived while writing.
+        }
+    }
+}
+
+type WorkFuture = Pin<Box<dyn Future<Output = (Live, io::Result<bool>)> + Send>>;
+
+enum TaskState {
+    /// Waiting for a wake-up or client input; holds nothing else.
+    Idle(Live),
+    /// Handling a wake-up (boxed: only while there is work).
+    Working(WorkFuture),
+    Finished,
+}
+
+/// A live stream's task, written as a plain state machine rather than an
+/// `async fn` so that an idle stream costs its [`Live`] and a tag, nothing
+/// more: tens of thousands of them sit idle at once.
+pub struct LiveTask {
+    state: TaskState,
+}
+
+impl Future for LiveTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match std::mem::replace(&mut self.state, TaskState::Finished) {
+                TaskState::Finished => return Poll::Ready(()),
+                TaskState::Working(mut work) => match work.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.state = TaskState::Working(work);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((live, Ok(false))) => self.state = TaskState::Idle(live),
+                    Poll::Ready((live, result)) => {
+                        if let Err(e) = result {
+                            tracing::debug!(conn = live.conn.number, ip = %live.conn.ip, error = %e, "stream ended");
+                        }
+                        return Poll::Ready(());
+                    }
+                },
+                TaskState::Idle(mut live) => {
+                    if std::mem::take(&mut live.woken) || live.conn.wakeup.poll_wait(cx).is_ready()
+                    {
+                        self.state = TaskState::Working(Live::work(live));
+                        continue;
+                    }
+                    match live.stream.poll_read_ready(cx) {
+                        Poll::Pending => {
+                            self.state = TaskState::Idle(live);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(ready) => match ready.and_then(|()| live.consume_input()) {
+                            Ok(true) => self.state = TaskState::Idle(live),
+                            Ok(false) => return Poll::Ready(()),
+                            Err(e) => {
+                                tracing::debug!(conn = live.conn.number, error = %e, "stream ended");
+                                return Poll::Ready(());
+                            }
+                        },
+                    }
+                }
+            }
         }
     }
 }
