@@ -19,7 +19,7 @@ declare -A need=(
   [/usr/bin/python3]=python3
   [/usr/bin/node]=nodejs
   [/usr/bin/npm]=npm
-  [/usr/bin/useradd]=passwd
+  [/usr/sbin/useradd]=passwd
   [/sbin/start-stop-daemon]=dpkg
 )
 missing=()

@@ -57,7 +57,7 @@ fi
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee "$log_dir/cargo.log"
 cargo_rc=${PIPESTATUS[0]}
-cp=$(grep -Eo 'test result: [A-Z]+\. [0-9]+ passed' "$log_dir/cargo.log" | awk '{s+=$4} END {print s+0}')
+cp=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log_dir/cargo.log" | awk '{s+=$4} END {print s+0}')
 cf=$(grep -Eo '[0-9]+ failed;' "$log_dir/cargo.log" | awk '{s+=$1} END {print s+0}')
 [ "$cargo_rc" -ne 0 ] && [ "$cf" -eq 0 ] && cf=1
 count_line cargo "cargo: $cp passed, $cf failed"

@@ -370,8 +370,16 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Resul
 /// Send `state` to systemd; a no-op without `NOTIFY_SOCKET`. Failures are
 /// logged: readiness is best effort, the daemon works either way.
 fn notify(state: &[sd_notify::NotifyState]) {
+    // A manager that waits only for READY (start-stop-daemon --notify-await)
+    // removes its socket afterwards while NOTIFY_SOCKET stays set: warn
+    // once, then stop trying instead of warning on every reload and stop.
+    static GAVE_UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if GAVE_UP.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     if let Err(err) = sd_notify::notify(state) {
-        tracing::warn!(error = %err, "systemd notification failed");
+        GAVE_UP.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(error = %err, "service manager notification failed; not notifying any more");
     }
 }
 
