@@ -138,11 +138,13 @@ fn write_durably(path: &Path, value: u64) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("meteord-ids-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir.join("state")
+    use crate::test_support::TempDir;
+
+    /// A state-file path in a fresh directory (kept while the guard lives).
+    fn temp_path(name: &str) -> (TempDir, PathBuf) {
+        let dir = TempDir::new(&format!("ids-{name}"));
+        let path = dir.path().join("state");
+        (dir, path)
     }
 
     #[test]
@@ -154,7 +156,7 @@ mod tests {
 
     #[test]
     fn first_run_starts_at_one_and_clean_restart_continues() {
-        let path = temp_path("clean");
+        let (_dir, path) = temp_path("clean");
         let ids = Ids::open(Some(&path)).unwrap();
         assert_eq!(ids.next(), 1);
         assert_eq!(ids.next(), 2);
@@ -166,7 +168,7 @@ mod tests {
 
     #[test]
     fn crash_restart_never_goes_back() {
-        let path = temp_path("crash");
+        let (_dir, path) = temp_path("crash");
         let ids = Ids::open(Some(&path)).unwrap();
         let mut last = 0;
         for _ in 0..10 {
@@ -179,7 +181,7 @@ mod tests {
 
     #[test]
     fn reservation_moves_when_reached() {
-        let path = temp_path("move");
+        let (_dir, path) = temp_path("move");
         let ids = Ids::open(Some(&path)).unwrap();
         ids.next.store(RESERVE_BLOCK + 1, Ordering::SeqCst);
         let id = ids.next();
@@ -189,7 +191,7 @@ mod tests {
 
     #[test]
     fn garbage_state_file_is_an_error() {
-        let path = temp_path("garbage");
+        let (_dir, path) = temp_path("garbage");
         fs::write(&path, "not a number").unwrap();
         assert!(Ids::open(Some(&path)).is_err());
     }

@@ -36,6 +36,8 @@ pub mod state;
 pub mod stats;
 pub mod subscriber;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod udp;
 pub mod wakeup;
 
