@@ -309,3 +309,70 @@ fn bad_configuration_exits_64_naming_the_parameter() {
         assert!(text.contains(name), "{name}");
     }
 }
+
+#[test]
+fn a_tiny_file_descriptor_limit_refuses_politely_and_survives() {
+    // 80 descriptors: the daemon keeps 64 in reserve, so only a handful of
+    // connections fit; the rest must be refused without harming anything.
+    let dir = support::scratch("fds");
+    let _ = std::fs::create_dir_all(dir.join("docs"));
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=80:80", "--", support::bin()])
+        .args([
+            "-Debug",
+            "1",
+            "-ConfigFileLocation",
+            "/nonexistent",
+            "-SubscriberIP",
+            "127.0.0.1",
+        ])
+        .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("prlimit (util-linux) runs meteord");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("meteord listening"))
+        .expect("listening line");
+    assert!(listening.contains("max_connections=16"), "{listening}");
+    let port = |key: &str| -> u16 {
+        let start = listening.find(key).unwrap() + key.len();
+        let addr: std::net::SocketAddr = listening[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        addr.port()
+    };
+    let sub: std::net::SocketAddr = ([127, 0, 0, 1], port("subscriber=")).into();
+    let mut clients: Vec<Client> = (0..40)
+        .map(|i| Client::get(sub, &format!("/push/f{i}/xhrinteractive/c")))
+        .collect();
+    let mut refused = 0;
+    for client in clients.iter_mut() {
+        client.idle_for(Duration::from_millis(20));
+        if client.text().starts_with("HTTP/1.1 503") {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 20, "refused {refused} of 40");
+    drop(clients);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut again = Client::get(sub, "/push/z/simplepoll/c");
+        if again.read_to_close().starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
