@@ -36,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || exit 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/install-deps-apt.log 2>&1 || {
+  apt-get install -y -qq "${missing[@]}" >/tmp/install-deps-apt.log 2>&1 || {
     tail -n 30 /tmp/install-deps-apt.log >&2
     exit 1
   }
