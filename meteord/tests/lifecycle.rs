@@ -376,3 +376,95 @@ fn a_tiny_file_descriptor_limit_refuses_politely_and_survives() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released; the daemon detaches,
+/// so its log line cannot tell us an ephemeral port).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
+    let dir = support::scratch("detach");
+    let pid_file = dir.join("meteord.pid");
+    let (sub, ctl) = (free_port(), free_port());
+    let started = std::time::Instant::now();
+    let output = Command::new(support::bin())
+        .args([
+            "-ConfigFileLocation",
+            "/nonexistent",
+            "-SubscriberIP",
+            "127.0.0.1",
+        ])
+        .args([
+            "-SubscriberPort",
+            &sub.to_string(),
+            "-ControllerPort",
+            &ctl.to_string(),
+        ])
+        .args(["-PidFile", &pid_file.display().to_string()])
+        .args([
+            "-LogFilename",
+            &dir.join("meteord.log").display().to_string(),
+        ])
+        .args(["-StateFile", &dir.join("ids").display().to_string()])
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        started.elapsed() < WAIT,
+        "the starting command returned once the daemon was ready"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "daemon {pid} runs"
+    );
+    assert_eq!(
+        support::Controller::connect(([127, 0, 0, 1], ctl).into()).command("ADDMESSAGE c x"),
+        "OK\t1\r\n"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + WAIT;
+    while pid_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid file not removed on exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_detaching_start_that_fails_says_why_and_exits_non_zero() {
+    let dir = support::scratch("detach-fail");
+    let output = Command::new(support::bin())
+        .args([
+            "-ConfigFileLocation",
+            "/nonexistent",
+            "-SubscriberIP",
+            "127.0.0.1",
+        ])
+        .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
+        .args(["-PidFile", &dir.join("p.pid").display().to_string()])
+        .args(["-LogFilename", "/nonexistent-dir/meteord.log"])
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent-dir/meteord.log"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
