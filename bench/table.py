@@ -29,12 +29,14 @@ METRICS = {
         ("latency p99 (ms)", lambda r: ms(r["latency_us"]["p99"]), "{:.2f}", True),
         ("latency max (ms)", lambda r: ms(r["latency_us"]["max"]), "{:.2f}", True),
         ("server CPU (% of a core)", lambda r: r["server"]["cpu_pct"], "{:.1f}", True),
+        ("server CPU µs per delivery", lambda r: 1e6 * r["server"]["cpu_s"] / max(r["deliveries"], 1), "{:.1f}", True),
         ("lost / duplicated", lambda r: f'{r["lost"]} / {r["duplicated"]}', "{}", None),
     ],
     "many-channels": [
         ("latency p50 (ms)", lambda r: ms(r["latency_us"]["p50"]), "{:.2f}", True),
         ("latency p99 (ms)", lambda r: ms(r["latency_us"]["p99"]), "{:.2f}", True),
         ("server CPU (% of a core)", lambda r: r["server"]["cpu_pct"], "{:.1f}", True),
+        ("server CPU µs per delivery", lambda r: 1e6 * r["server"]["cpu_s"] / max(r["deliveries"], 1), "{:.1f}", True),
         ("lost / duplicated", lambda r: f'{r["lost"]} / {r["duplicated"]}', "{}", None),
     ],
     "max-throughput": [
