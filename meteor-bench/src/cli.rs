@@ -140,6 +140,11 @@ pub struct Args {
     /// Settle time after all subscribers connected, before sampling memory.
     #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,
+    /// Sample the server's RSS and CPU this often during the publish
+    /// window (the `server.timeline` of the JSON), in milliseconds; shows
+    /// whether memory grows at steady load (soak runs).
+    #[arg(long, default_value_t = 1000)]
+    pub sample_ms: u64,
     /// Read buffer per subscriber in bytes.
     #[arg(long, default_value_t = 16 * 1024)]
     pub read_buf: usize,
@@ -179,6 +184,7 @@ pub struct Settings {
     pub source_ips: usize,
     pub drain: Duration,
     pub settle: Duration,
+    pub sample_every: Duration,
     pub read_buf: usize,
     pub push_prefix: String,
     pub nchan_sub: String,
@@ -265,6 +271,9 @@ impl Settings {
         if a.source_ips == 0 || a.source_ips > 250 * 250 {
             bail!("--source-ips must be 1..=62500");
         }
+        if a.sample_ms < 100 {
+            bail!("--sample-ms must be at least 100");
+        }
         if a.read_buf < 1024 {
             bail!("--read-buf must be at least 1024");
         }
@@ -302,6 +311,7 @@ impl Settings {
             source_ips: a.source_ips,
             drain: Duration::from_millis(a.drain_ms),
             settle: Duration::from_millis(a.settle_ms),
+            sample_every: Duration::from_millis(a.sample_ms),
             read_buf: a.read_buf,
             push_prefix: a.push_prefix,
             nchan_sub: a.nchan_sub,

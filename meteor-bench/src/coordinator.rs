@@ -109,6 +109,9 @@ pub struct ServerFigures {
     /// `cpu_s` / wall seconds of the window, in percent of one core.
     pub cpu_pct: f64,
     pub deliveries_per_cpu_s: f64,
+    /// Samples over the publish window: (seconds since it began, RSS
+    /// bytes, CPU seconds since it began), every `--sample-ms`.
+    pub timeline: Vec<(f64, u64, f64)>,
 }
 
 /// Latency percentiles in microseconds.
@@ -270,8 +273,18 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     tokio::time::sleep(s.settle).await;
     let connected = sample_opt(s.server_pid)?;
 
-    // 3. Publish (or hold).
+    // 3. Publish (or hold), sampling the server all along.
     let window_start = Instant::now();
+    let timeline = Rc::new(RefCell::new(Vec::new()));
+    let sampler = s.server_pid.map(|pid| {
+        tokio::task::spawn_local(sample_timeline(
+            pid,
+            window_start,
+            connected.cpu_s,
+            s.sample_every,
+            timeline.clone(),
+        ))
+    });
     let bench_before = bench_cpu(&workers);
     let machine_before = procstat::machine_busy_s().unwrap_or(0.0);
     let mut storm = None;
@@ -306,6 +319,9 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
 
     // 4. Drain until deliveries stop arriving, then CPU of the window.
     let drained = drain(&mut workers, s.drain).await?;
+    if let Some(task) = sampler {
+        task.abort();
+    }
     let after = sample_opt(s.server_pid)?;
     let window_s = window_start.elapsed().as_secs_f64();
     let bench_cpu_s = bench_cpu(&workers) - bench_before;
@@ -355,6 +371,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         } else {
             0.0
         },
+        timeline: timeline.take(),
     };
     let latency = Latency {
         count: hist.len(),
@@ -411,6 +428,28 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         window_s,
         ok,
     })
+}
+
+/// Appends a (time, RSS, CPU) sample of `pid` every `every` until aborted
+/// or the process is gone.
+async fn sample_timeline(
+    pid: u32,
+    start: Instant,
+    cpu_at_start: f64,
+    every: Duration,
+    out: Rc<RefCell<Vec<(f64, u64, f64)>>>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await; // the first tick is immediate: the window just began
+    loop {
+        tick.tick().await;
+        let Ok(s) = procstat::sample(pid) else { return };
+        out.borrow_mut().push((
+            start.elapsed().as_secs_f64(),
+            s.rss_bytes,
+            s.cpu_s - cpu_at_start,
+        ));
+    }
 }
 
 /// Waits until no worker has seen a new delivery for `quiet`, bounded by
@@ -520,6 +559,22 @@ pub fn summary(r: &Report) -> String {
             sv.cpu_s,
             sv.cpu_pct,
             sv.deliveries_per_cpu_s
+        );
+    }
+    if let (Some(first), Some(last)) = (sv.timeline.first(), sv.timeline.last()) {
+        let peak = sv
+            .timeline
+            .iter()
+            .map(|&(_, rss, _)| rss)
+            .max()
+            .unwrap_or(0);
+        t += &format!(
+            "  server RSS over the window: {:.1} MiB at {:.0} s, {:.1} MiB at {:.0} s, peak {:.1} MiB\n",
+            first.1 as f64 / 1048576.0,
+            first.0,
+            last.1 as f64 / 1048576.0,
+            last.0,
+            peak as f64 / 1048576.0
         );
     }
     t += &format!(
