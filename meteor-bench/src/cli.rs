@@ -31,7 +31,8 @@ pub enum Scenario {
     Fanout,
     /// N subscribers over N/10 channels, 200 msg/s.
     ManyChannels,
-    /// 1 channel, 1,000 subscribers, publish as fast as acknowledged.
+    /// 1 channel, 1,000 subscribers, publish as fast as acknowledged and
+    /// delivered (see --max-lag).
     MaxThroughput,
     /// Publish steadily; halfway, every subscriber reconnects at once
     /// resuming from its last id; nothing may be lost.
@@ -96,7 +97,8 @@ pub struct Args {
     #[arg(long, short = 'c')]
     pub channels: Option<usize>,
     /// Messages per second over all channels (R); 0 = as fast as
-    /// acknowledgements come back (pipelined window).
+    /// acknowledgements come back (pipelined --window) and the slowest
+    /// subscriber keeps up (--max-lag).
     #[arg(long, short = 'r')]
     pub rate: Option<f64>,
     /// Message body size in bytes (B), at least 40.

@@ -594,6 +594,68 @@ async fn subscriber(
 mod tests {
     use super::*;
 
+    fn shared(channels: &[usize]) -> RefCell<Shared> {
+        RefCell::new(Shared {
+            subs: channels
+                .iter()
+                .map(|&channel| SubState {
+                    channel,
+                    connected: true,
+                    ..SubState::default()
+                })
+                .collect(),
+            hist: Histogram::new_with_bounds(1, HIST_MAX_US, 3).unwrap(),
+            deliveries: 0,
+            bytes_read: 0,
+            disconnects: 0,
+            reconnects: 0,
+        })
+    }
+
+    fn stream(seqs: &[u64]) -> BytesMut {
+        let mut v = Vec::new();
+        for &seq in seqs {
+            v.extend_from_slice(format!("<script>p({},\"c\",\"", 100 + seq).as_bytes());
+            payload::encode(seq, now_us(), 60, &mut v);
+            v.extend_from_slice(b"\");</script>\r\n");
+        }
+        BytesMut::from(&v[..])
+    }
+
+    #[test]
+    fn counts_gaps_duplicates_and_resume_ids() {
+        let sh = shared(&[0, 0]);
+        // Subscriber 0 misses seq 2 and sees seq 3 twice.
+        let mut buf = stream(&[0, 1, 3, 3, 4]);
+        let n = buf.len();
+        absorb(&sh, 0, &mut buf, n);
+        // Subscriber 1 gets everything.
+        let mut buf = stream(&[0, 1, 2, 3, 4]);
+        let n = buf.len();
+        absorb(&sh, 1, &mut buf, n);
+        {
+            let b = sh.borrow();
+            assert_eq!(b.deliveries, 10);
+            assert_eq!(b.subs[0].last_meteor_id, Some(104));
+            assert_eq!((b.subs[0].gaps, b.subs[0].dups), (1, 1));
+        }
+        // Five were published; one more (seq 5) reached nobody.
+        let r = finish(&sh.borrow(), &[6]);
+        assert_eq!(r.expected, 12);
+        assert_eq!(r.lost, 1 + 1 + 1);
+        assert_eq!(r.duplicated, 1);
+        assert_eq!(r.subs_with_loss, 2);
+        assert_eq!(r.latency.iter().map(|&(_, c)| c).sum::<u64>(), 10);
+    }
+
+    #[test]
+    fn never_connected_subscribers_are_not_loss() {
+        let sh = shared(&[0, 1]);
+        sh.borrow_mut().subs[1].connected = false;
+        let r = finish(&sh.borrow(), &[0, 7]);
+        assert_eq!((r.expected, r.lost), (0, 0));
+    }
+
     #[test]
     fn source_ips_stay_in_loopback_and_spread() {
         assert_eq!(source_ip(0, 16), Ipv4Addr::new(127, 0, 1, 1));
