@@ -148,6 +148,10 @@ pub struct ConnTimers {
     pub due: AtomicU8,
 }
 
+/// How many parts the clock splits the connection table into per second
+/// (see [`Connections::tick`]).
+pub const CLOCK_SLICES: usize = 10;
+
 /// Seconds as stored in [`ConnTimers`].
 pub fn secs32(secs: u64) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
@@ -372,11 +376,24 @@ impl Connections {
     /// The daemon-wide clock, once a second: wake every connection that has
     /// a ping, a MaxTime deadline or an overdue write. One pass over the
     /// table is a few microseconds per thousand connections.
-    pub fn tick(&self, now: u64, write_timeout: u64) {
+    ///
+    /// `slice` (0 .. [`CLOCK_SLICES`]) selects which connections this call
+    /// visits: the clock runs [`CLOCK_SLICES`] times a second and each
+    /// connection is visited once a second, so the pings of subscribers that
+    /// connected together are spread over the second instead of all being
+    /// written in one burst that would delay message deliveries.
+    pub fn tick(&self, now: u64, write_timeout: u64, slice: usize) {
         let now = secs32(now);
         let write_timeout = secs32(write_timeout);
         let inner = self.lock();
-        for conn in inner.conns.iter().flatten() {
+        let start = slice % CLOCK_SLICES;
+        for conn in inner
+            .conns
+            .iter()
+            .skip(start)
+            .step_by(CLOCK_SLICES)
+            .flatten()
+        {
             let due = conn.timers.due_at(now, write_timeout);
             if due != 0 {
                 conn.timers.due.fetch_or(due, Ordering::AcqRel);
@@ -442,6 +459,29 @@ mod tests {
         assert!(table.get(5).is_some_and(|c| Arc::ptr_eq(&c, &new)));
     }
 
+    fn tick_all(table: &Connections, now: u64, write_timeout: u64) {
+        for slice in 0..CLOCK_SLICES {
+            table.tick(now, write_timeout, slice);
+        }
+    }
+
+    #[test]
+    fn each_tick_visits_one_slice() {
+        let table = Connections::new();
+        let conns: Vec<Arc<Conn>> = (0..20).map(|i| conn(i, &format!("h{i}"))).collect();
+        for c in &conns {
+            c.timers.deadline.store(1, Ordering::Relaxed);
+            table.insert(c.clone());
+        }
+        table.tick(5, 30, 3);
+        let woken: Vec<u64> = conns
+            .iter()
+            .filter(|c| c.timers.take_due() != 0)
+            .map(|c| c.number)
+            .collect();
+        assert_eq!(woken, vec![3, 13]);
+    }
+
     #[test]
     fn clock_wakes_for_pings_deadlines_and_stalled_writes() {
         let table = Connections::new();
@@ -450,16 +490,16 @@ mod tests {
         c.timers.ping_interval.store(5, Ordering::Relaxed);
         c.timers.next_ping.store(105, Ordering::Relaxed);
         c.timers.deadline.store(200, Ordering::Relaxed);
-        table.tick(104, 30);
+        tick_all(&table, 104, 30);
         assert_eq!(c.timers.take_due(), 0);
-        table.tick(105, 30);
+        tick_all(&table, 105, 30);
         assert_eq!(c.timers.take_due(), WAKE_PING);
         assert_eq!(c.timers.next_ping.load(Ordering::Relaxed), 110);
         c.timers.write_since.store(100, Ordering::Relaxed);
-        table.tick(131, 30);
+        tick_all(&table, 131, 30);
         assert!(c.timers.stalled());
         assert_eq!(c.timers.take_due(), WAKE_PING | WAKE_STALLED);
-        table.tick(200, 1000);
+        tick_all(&table, 200, 1000);
         assert_eq!(c.timers.take_due() & WAKE_DEADLINE, WAKE_DEADLINE);
     }
 

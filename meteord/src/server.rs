@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::registry::{Conn, ConnKind, StopReason};
+use crate::registry::{CLOCK_SLICES, Conn, ConnKind, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::{controller, subscriber, udp};
@@ -30,9 +30,10 @@ const LISTEN_BACKLOG: i32 = 8192;
 const RESERVED_FDS: u64 = 64;
 /// How often expired messages and empty channels are swept (the original: 60 s).
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
-/// Resolution of pings, MaxTime and WriteTimeout, which are all whole
-/// seconds.
-const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
+/// The clock visits one slice of the connections per tick, so every
+/// connection once a second: the resolution of pings, MaxTime and
+/// WriteTimeout, which are whole seconds.
+const CLOCK_INTERVAL: Duration = Duration::from_millis(1000 / CLOCK_SLICES as u64);
 /// Pause after an accept error such as running out of file descriptors, so
 /// the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -284,11 +285,13 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
 async fn clock(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(CLOCK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut slice = 0usize;
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let write_timeout = state.config().write_timeout;
-                state.connections.tick(unix_now(), write_timeout);
+                state.connections.tick(unix_now(), write_timeout, slice);
+                slice = (slice + 1) % CLOCK_SLICES;
             }
             _ = stop.changed() => return,
         }

@@ -91,7 +91,6 @@ impl State {
         PublishContext {
             now: unix_now(),
             generation: modes.generation,
-            slots: modes.slot_count(),
         }
     }
 

@@ -258,18 +258,9 @@ impl CompiledModes {
         self.named.get(name).unwrap_or(&self.default)
     }
 
-    /// How many render-cache slots a message needs.
-    pub fn slot_count(&self) -> usize {
-        self.named.len() + 1
-    }
-
     /// The bytes of `message` for `mode`: rendered once per mode and shared.
     pub fn message_bytes(mode: &CompiledMode, message: &Message) -> Bytes {
-        match message.render_slot(mode.generation, mode.slot) {
-            Some(slot) => slot.get_or_init(|| mode.render_message(message)).clone(),
-            // Published under an older configuration: render without caching.
-            None => mode.render_message(message),
-        }
+        message.rendered(mode.generation, mode.slot, || mode.render_message(message))
     }
 }
 

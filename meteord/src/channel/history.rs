@@ -169,7 +169,6 @@ mod tests {
             ts,
             Bytes::from(format!("m{id}")),
             0,
-            1,
         ))
     }
 

@@ -1,7 +1,7 @@
 //! One published message: immutable after publish, shared by `Arc` between
 //! the channel history and every subscriber that sends it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -15,11 +15,15 @@ pub struct Message {
     pub timestamp: u64,
     /// Raw bytes, inserted into templates unescaped (as the original does).
     pub text: Bytes,
-    /// Configuration generation the render slots belong to.
+    /// Configuration generation the cached renderings belong to.
     generation: u64,
-    /// One rendering per mode, made by the first subscriber of that mode who
-    /// needs it and shared by all others.
-    renders: Box<[OnceLock<Bytes>]>,
+    /// The rendering for the first mode that asked (nearly always the only
+    /// one), readable without a lock by every subscriber of that mode.
+    first: OnceLock<(usize, Bytes)>,
+    /// Renderings for further modes. A history holds hundreds of messages
+    /// per channel, so a slot per configured mode in every message would
+    /// cost more than the message.
+    others: Mutex<Vec<(usize, Bytes)>>,
 }
 
 impl Message {
@@ -29,7 +33,6 @@ impl Message {
         timestamp: u64,
         text: Bytes,
         generation: u64,
-        slots: usize,
     ) -> Message {
         Message {
             id,
@@ -37,16 +40,68 @@ impl Message {
             timestamp,
             text,
             generation,
-            renders: (0..slots).map(|_| OnceLock::new()).collect(),
+            first: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
         }
     }
 
-    /// The cache slot for `slot` under `generation`, if this message has one.
-    pub fn render_slot(&self, generation: u64, slot: usize) -> Option<&OnceLock<Bytes>> {
-        if generation == self.generation {
-            self.renders.get(slot)
-        } else {
-            None
+    /// The rendering for mode `slot` of configuration `generation`: made by
+    /// `render` the first time, shared afterwards. Renderings for another
+    /// generation (after a reload) are made fresh and not kept.
+    pub fn rendered(&self, generation: u64, slot: usize, render: impl FnOnce() -> Bytes) -> Bytes {
+        if generation != self.generation {
+            return render();
         }
+        match self.first.get() {
+            Some((first_slot, bytes)) if *first_slot == slot => bytes.clone(),
+            Some(_) => self.other(slot, render),
+            None => {
+                // Two subscribers of one mode may both render here; one
+                // rendering wins and both send the same bytes.
+                let bytes = render();
+                let (first_slot, first) = self.first.get_or_init(|| (slot, bytes.clone()));
+                if *first_slot == slot {
+                    first.clone()
+                } else {
+                    self.other(slot, || bytes)
+                }
+            }
+        }
+    }
+
+    fn other(&self, slot: usize, render: impl FnOnce() -> Bytes) -> Bytes {
+        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, bytes)) = others.iter().find(|(s, _)| *s == slot) {
+            return bytes.clone();
+        }
+        let bytes = render();
+        others.push((slot, bytes.clone()));
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_renders_once() {
+        let m = Message::new(1, "c".into(), 0, Bytes::from_static(b"t"), 7);
+        let count = std::cell::Cell::new(0);
+        let render = |tag: &'static str| {
+            count.set(count.get() + 1);
+            Bytes::from_static(tag.as_bytes())
+        };
+        assert_eq!(m.rendered(7, 0, || render("a")), "a");
+        assert_eq!(m.rendered(7, 0, || render("x")), "a");
+        assert_eq!(m.rendered(7, 3, || render("b")), "b");
+        assert_eq!(m.rendered(7, 3, || render("x")), "b");
+        assert_eq!(count.get(), 2);
+        assert_eq!(
+            m.rendered(8, 0, || render("new")),
+            "new",
+            "other generations are not cached"
+        );
+        assert_eq!(m.rendered(7, 0, || render("x")), "a");
     }
 }

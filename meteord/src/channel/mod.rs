@@ -123,7 +123,6 @@ pub struct Limits {
 pub struct PublishContext {
     pub now: u64,
     pub generation: u64,
-    pub slots: usize,
 }
 
 #[derive(Debug)]
@@ -185,7 +184,6 @@ impl Channels {
                 ctx.now,
                 text,
                 ctx.generation,
-                ctx.slots,
             ));
             state.history.push(message.clone(), ctx.now);
             for waiter in state.waiters.iter().flatten() {
@@ -338,7 +336,6 @@ mod tests {
         PublishContext {
             now: 1000,
             generation: 0,
-            slots: 1,
         }
     }
 
