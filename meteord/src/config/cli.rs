@@ -124,7 +124,7 @@ mod tests {
             "-ControllerPort",
             "34671",
             "-SubscriberDocumentRoot",
-            "/work/main/public",
+            "/srv/meteord/public",
             "-StateFile",
             "/tmp/x.state",
         ])
@@ -137,7 +137,7 @@ mod tests {
                 ("SubscriberIP", "127.0.0.1"),
                 ("SubscriberPort", "34670"),
                 ("ControllerPort", "34671"),
-                ("SubscriberDocumentRoot", "/work/main/public"),
+                ("SubscriberDocumentRoot", "/srv/meteord/public"),
                 ("StateFile", "/tmp/x.state"),
             ]
         );

@@ -431,7 +431,7 @@ fn contract_command_line_over_the_builtin() {
         "-ControllerPort",
         "34671",
         "-SubscriberDocumentRoot",
-        "/work/main/public",
+        "/srv/meteord/public",
         "-StateFile",
         "/tmp/x.state",
         "-d",
@@ -444,7 +444,7 @@ fn contract_command_line_over_the_builtin() {
     assert_eq!(config.controller_port, 34671);
     assert_eq!(
         config.subscriber_document_root,
-        PathBuf::from("/work/main/public")
+        PathBuf::from("/srv/meteord/public")
     );
     assert_eq!(config.state_file, Some(PathBuf::from("/tmp/x.state")));
     assert_eq!(config.modes.named.len(), 6);
