@@ -121,6 +121,12 @@ impl History {
         self.ring.len().min(self.replay_limit)
     }
 
+    /// Where a subscriber joining now starts reading live messages: after
+    /// everything held and everything already gone.
+    pub fn live_cursor(&self) -> u64 {
+        self.last_id().max(self.evicted_up_to)
+    }
+
     /// Id of the newest message held, 0 when empty.
     pub fn last_id(&self) -> u64 {
         self.ring.back().map_or(0, |m| m.id)

@@ -219,7 +219,7 @@ impl Channels {
             }
         };
         state.subscribers += 1;
-        let cursor = state.history.last_id();
+        let cursor = state.history.live_cursor();
         drop(state);
         Subscription {
             channel: target,
@@ -413,6 +413,21 @@ mod tests {
                 .await
                 .expect("woken");
         });
+    }
+
+    #[test]
+    fn joining_after_everything_expired_is_not_a_lag() {
+        let ids = Ids::starting_at(1);
+        let ch = channels();
+        let (_, first) = waiter();
+        let mut out = Vec::new();
+        let _keeps_it_alive = ch.subscribe("e", Backlog::None, &first, &mut out);
+        ch.publish("e", Bytes::from_static(b"old"), &ids, ctx());
+        ch.housekeep(1000 + 61);
+        let (_, second) = waiter();
+        let sub = ch.subscribe("e", Backlog::All, &second, &mut out);
+        assert!(out.is_empty(), "the expired message is not replayed");
+        assert_eq!(sub.channel.read_after(sub.cursor, 10, &mut out), Ok(()));
     }
 
     #[test]
