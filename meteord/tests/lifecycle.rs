@@ -468,3 +468,22 @@ fn a_detaching_start_that_fails_says_why_and_exits_non_zero() {
     assert!(stderr.contains("/nonexistent-dir/meteord.log"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn shutdown_does_not_wait_for_a_client_that_sends_nothing() {
+    let mut daemon = Daemon::start(
+        "quiet-client",
+        &["-HeaderTimeout", "30", "-ShutdownTimeout", "20"],
+    );
+    let _silent = TcpStream::connect(daemon.sub).unwrap();
+    let mut stream = daemon.get("/push/s/iframe/c");
+    daemon.wait_subscribers("c", 1);
+    let started = std::time::Instant::now();
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stream.read_to_close().ends_with("</body></html>"));
+}

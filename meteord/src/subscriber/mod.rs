@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::registry::{Conn, StreamDetails};
+use crate::registry::{Conn, StopReason, StreamDetails};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{ChannelInfoValues, CompiledMode, HeaderValues};
@@ -44,10 +44,19 @@ enum HeadRead {
     Closed,
 }
 
-async fn read_head(stream: &mut TcpStream, state: &State) -> io::Result<HeadRead> {
+async fn read_head(stream: &mut TcpStream, state: &State, conn: &Conn) -> io::Result<HeadRead> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
-        stream.readable().await?;
+        tokio::select! {
+            ready = stream.readable() => ready?,
+            // Shutdown: a client still sending its request is not waited for.
+            _ = conn.wakeup.wait() => {
+                if conn.stop_reason() != StopReason::Running {
+                    return Ok(HeadRead::Closed);
+                }
+                continue;
+            }
+        }
         let mut chunk = [0u8; 2048];
         let n = match stream.try_read(&mut chunk) {
             Ok(0) => return Ok(HeadRead::Closed),
@@ -73,7 +82,7 @@ async fn handle(
 ) -> io::Result<Option<Live>> {
     let config = state.config();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
-    let head = match timeout(header_timeout, read_head(&mut stream, state)).await {
+    let head = match timeout(header_timeout, read_head(&mut stream, state, conn)).await {
         Err(_) => {
             tracing::debug!(ip = %conn.ip, "request head timed out");
             respond_error(
