@@ -126,7 +126,8 @@ pub async fn run(
     mut control: mpsc::Receiver<Control>,
 ) -> io::Result<()> {
     let config = state.config();
-    let limit = connection_limit(config.max_connections, current_fd_limit());
+    let fd_limit = current_fd_limit();
+    let limit = connection_limit(config.max_connections, fd_limit);
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let subscriber = TcpListener::from_std(listeners.subscriber)?;
@@ -142,14 +143,14 @@ pub async fn run(
             subscriber,
             state.clone(),
             ConnKind::Subscriber,
-            limit,
+            fd_limit,
             stop_rx.clone(),
         )),
         tokio::spawn(accept_loop(
             controller,
             state.clone(),
             ConnKind::Controller,
-            limit,
+            fd_limit,
             stop_rx.clone(),
         )),
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
@@ -229,7 +230,7 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     kind: ConnKind,
-    limit: usize,
+    fd_limit: u64,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -247,7 +248,9 @@ async fn accept_loop(
             }
         };
         // The table of open connections is the count MaxConnections
-        // limits (the two accept loops may overshoot it by one or two).
+        // limits (the two accept loops may overshoot it by one or two); read
+        // per accept so a reload can change MaxConnections.
+        let limit = connection_limit(state.config().max_connections, fd_limit);
         if state.connections.len() >= limit {
             Stats::add(&state.stats.connections_refused, 1);
             tokio::spawn(refuse(stream, kind));
