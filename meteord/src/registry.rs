@@ -9,7 +9,7 @@ use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::wakeup::Wakeup;
@@ -112,11 +112,12 @@ impl StreamDetails {
 /// One open connection.
 #[derive(Debug)]
 pub struct Conn {
-    pub number: u64,
+    /// The socket's fd.
+    pub number: u32,
     pub kind: ConnKind,
     pub ip: IpAddr,
     /// Seconds since the epoch.
-    pub started: u64,
+    pub started: u32,
     pub bytes_written: AtomicU64,
     /// Bytes handed to the socket but not yet accepted by it.
     pub write_pending: AtomicU32,
@@ -138,7 +139,7 @@ pub struct Conn {
 #[derive(Debug, Default)]
 pub struct ConnTimers {
     /// Seconds between pings; 0 = no pings.
-    pub ping_interval: AtomicU32,
+    pub ping_interval: AtomicU16,
     pub next_ping: AtomicU32,
     /// MaxTime: when the stream ends.
     pub deadline: AtomicU32,
@@ -180,7 +181,7 @@ impl ConnTimers {
         let mut due = 0;
         let next_ping = self.next_ping.load(Ordering::Relaxed);
         if next_ping != 0 && now >= next_ping {
-            let interval = self.ping_interval.load(Ordering::Relaxed);
+            let interval = u32::from(self.ping_interval.load(Ordering::Relaxed));
             if interval > 0 {
                 due |= WAKE_PING;
                 self.next_ping
@@ -200,12 +201,14 @@ impl ConnTimers {
 }
 
 impl Conn {
+    /// `number` is the socket's fd; `started` seconds since the epoch.
+    /// Both are kept in 32 bits: one of these exists per subscriber.
     pub fn new(number: u64, kind: ConnKind, ip: IpAddr, started: u64) -> Conn {
         Conn {
-            number,
+            number: u32::try_from(number).unwrap_or(u32::MAX),
             kind,
             ip,
-            started,
+            started: secs32(started),
             bytes_written: AtomicU64::new(0),
             write_pending: AtomicU32::new(0),
             messages: AtomicU64::new(0),
@@ -300,7 +303,7 @@ impl Connections {
 
     pub fn insert(&self, conn: Arc<Conn>) {
         let mut inner = self.lock();
-        let slot = usize::try_from(conn.number).unwrap_or(usize::MAX);
+        let slot = conn.number as usize;
         if slot >= inner.conns.len() {
             inner.conns.resize(slot.saturating_add(1), None);
         }
@@ -312,7 +315,7 @@ impl Connections {
     /// Remove `conn` (and its hostid claim) if it is still the one registered.
     pub fn remove(&self, conn: &Arc<Conn>) {
         let mut inner = self.lock();
-        let slot = usize::try_from(conn.number).unwrap_or(usize::MAX);
+        let slot = conn.number as usize;
         if let Some(entry) = inner.conns.get_mut(slot)
             && entry.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn))
         {
@@ -477,7 +480,7 @@ mod tests {
         let woken: Vec<u64> = conns
             .iter()
             .filter(|c| c.timers.take_due() != 0)
-            .map(|c| c.number)
+            .map(|c| u64::from(c.number))
             .collect();
         assert_eq!(woken, vec![3, 13]);
     }

@@ -154,7 +154,7 @@ fn subscriber_lines(state: &State) -> Vec<String> {
         .filter_map(|conn| {
             let d = conn.details.get()?;
             let left = if d.max_time > 0 {
-                (conn.started + d.max_time).saturating_sub(now)
+                (u64::from(conn.started) + d.max_time).saturating_sub(now)
             } else {
                 0
             };
@@ -204,7 +204,10 @@ fn describe(conn: &Conn) -> Vec<String> {
         ),
         ("type", conn.kind.meteor_type().to_string()),
         ("ip", conn.ip.to_string()),
-        ("age", now.saturating_sub(conn.started).to_string()),
+        (
+            "age",
+            now.saturating_sub(u64::from(conn.started)).to_string(),
+        ),
     ];
     if conn.kind == ConnKind::Subscriber
         && let Some(d) = conn.details.get()

@@ -249,13 +249,14 @@ impl Live {
         } else {
             0
         };
-        timers
-            .ping_interval
-            .store(secs32(interval), Ordering::Relaxed);
+        timers.ping_interval.store(
+            u16::try_from(interval).unwrap_or(u16::MAX),
+            Ordering::Relaxed,
+        );
         // The first ping comes within one interval, at a point that depends
         // on the connection, so subscribers that connected together do not
         // all ping in the same second forever after.
-        let phase = (self.conn.number / CLOCK_SLICES as u64) % interval.max(1);
+        let phase = (u64::from(self.conn.number) / CLOCK_SLICES as u64) % interval.max(1);
         let next_ping = if interval > 0 {
             secs32(now + 1 + phase)
         } else {
@@ -263,7 +264,7 @@ impl Live {
         };
         timers.next_ping.store(next_ping, Ordering::Relaxed);
         let deadline = if settings.max_time > 0 {
-            secs32(self.conn.started.saturating_add(settings.max_time))
+            secs32(u64::from(self.conn.started).saturating_add(settings.max_time))
         } else {
             0
         };
