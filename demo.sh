@@ -12,7 +12,7 @@ control_port=${CONTROL_PORT:-4671}
 chat_port=${CHAT_PORT:-8080}
 
 cargo build --quiet -p meteord -p fcgi-chat
-state=$(mktemp -d /tmp/meteord-demo.XXXXXX)
+state=$(mktemp -d --suffix=.meteord-demo)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

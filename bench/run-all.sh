@@ -20,7 +20,7 @@ servers=${SERVERS:-"meteord nchan"}
 # Two subscriber processes: one single-threaded worker caps connection
 # setup at ~17,000/s and parsing at ~3 M deliveries/s on this machine.
 workers=${WORKERS:-2}
-work=$(mktemp -d /tmp/bench-run.XXXXXX)
+work=$(mktemp -d --suffix=.bench-run)
 mkdir -p "$(dirname "$out")"
 server_pid=""
 

@@ -13,7 +13,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 meteord=${METEORD_BIN:-$root/target/debug/meteord}
 bench=${METEOR_BENCH_BIN:-$root/target/debug/meteor-bench}
-work=$(mktemp -d /tmp/bench-smoke.XXXXXX)
+work=$(mktemp -d --suffix=.bench-smoke)
 pids=()
 passed=0
 failed=0

@@ -11,7 +11,7 @@ root=$(pwd)
 passed=0
 failed=0
 failed_suites=()
-log_dir=$(mktemp -d /tmp/meteord-tests.XXXXXX)
+log_dir=$(mktemp -d --suffix=.meteord-tests)
 
 # Add the counts from a suite's "<name>: N passed, M failed" last line.
 count_line() {

@@ -264,14 +264,8 @@ fn connections_over_the_limit_are_refused_and_the_daemon_recovers() {
 fn a_second_instance_on_the_same_ports_fails_clearly() {
     let daemon = Daemon::start("twice", &[]);
     let output = Command::new(support::bin())
-        .args([
-            "-Debug",
-            "1",
-            "-ConfigFileLocation",
-            "/nonexistent",
-            "-SubscriberIP",
-            "127.0.0.1",
-        ])
+        .args(support::DEBUG_ARGS)
+        .args(support::BUILTIN_ON_LOOPBACK)
         .args([
             "-SubscriberPort",
             &daemon.sub.port().to_string(),
@@ -318,14 +312,8 @@ fn a_tiny_file_descriptor_limit_refuses_politely_and_survives() {
     let _ = std::fs::create_dir_all(dir.join("docs"));
     let mut child = Command::new("prlimit")
         .args(["--nofile=80:80", "--", support::bin()])
-        .args([
-            "-Debug",
-            "1",
-            "-ConfigFileLocation",
-            "/nonexistent",
-            "-SubscriberIP",
-            "127.0.0.1",
-        ])
+        .args(support::DEBUG_ARGS)
+        .args(support::BUILTIN_ON_LOOPBACK)
         .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
@@ -394,12 +382,7 @@ fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
     let (sub, ctl) = (free_port(), free_port());
     let started = std::time::Instant::now();
     let output = Command::new(support::bin())
-        .args([
-            "-ConfigFileLocation",
-            "/nonexistent",
-            "-SubscriberIP",
-            "127.0.0.1",
-        ])
+        .args(support::BUILTIN_ON_LOOPBACK)
         .args([
             "-SubscriberPort",
             &sub.to_string(),
@@ -451,12 +434,7 @@ fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
 fn a_detaching_start_that_fails_says_why_and_exits_non_zero() {
     let dir = support::scratch("detach-fail");
     let output = Command::new(support::bin())
-        .args([
-            "-ConfigFileLocation",
-            "/nonexistent",
-            "-SubscriberIP",
-            "127.0.0.1",
-        ])
+        .args(support::BUILTIN_ON_LOOPBACK)
         .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
         .args(["-PidFile", &dir.join("p.pid").display().to_string()])
         .args(["-LogFilename", "/nonexistent-dir/meteord.log"])

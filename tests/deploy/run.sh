@@ -43,7 +43,7 @@ pass() { PASSED=$((PASSED + 1)); echo "ok - $1" | tr '\n' ' ' | sed 's/ *$//'; e
 fail() { FAILED=$((FAILED + 1)); echo "not ok - $1${2:+: $2}" | tr '\n' ' ' | sed 's/ *$//'; echo; }
 note() { echo "  # $*"; }
 
-WORK=$(mktemp -d /tmp/deploy-e2e.XXXXXX)
+WORK=$(mktemp -d --suffix=.deploy-e2e)
 # Apache's and nginx's workers (www-data) must traverse into it.
 chmod 0755 "$WORK"
 PIDS=()

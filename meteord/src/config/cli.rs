@@ -112,23 +112,7 @@ mod tests {
 
     #[test]
     fn contract_command_line_parses() {
-        let cli = run(&[
-            "-Foreground",
-            "1",
-            "-ConfigFileLocation",
-            "/nonexistent",
-            "-SubscriberIP",
-            "127.0.0.1",
-            "-SubscriberPort",
-            "34670",
-            "-ControllerPort",
-            "34671",
-            "-SubscriberDocumentRoot",
-            "/srv/meteord/public",
-            "-StateFile",
-            "/tmp/x.state",
-        ])
-        .expect("parses");
+        let cli = run(super::super::CONTRACT_ARGS).expect("parses");
         assert_eq!(cli.config_file_location(), Path::new("/nonexistent"));
         assert_eq!(
             pairs(&cli),

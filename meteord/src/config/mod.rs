@@ -216,5 +216,25 @@ pub fn help_text() -> String {
     params::help_text()
 }
 
+/// The command line the tests, the deployment and the docs use to start a
+/// daemon on fixed loopback ports (tested by `cli` and `tests`).
+#[cfg(test)]
+const CONTRACT_ARGS: &[&str] = &[
+    "-Foreground",
+    "1",
+    "-ConfigFileLocation",
+    "/nonexistent",
+    "-SubscriberIP",
+    "127.0.0.1",
+    "-SubscriberPort",
+    "34670",
+    "-ControllerPort",
+    "34671",
+    "-SubscriberDocumentRoot",
+    "/srv/meteord/public",
+    "-StateFile",
+    "/tmp/x.state",
+];
+
 #[cfg(test)]
 mod tests;

@@ -419,24 +419,8 @@ fn command_line_wins_over_the_file() {
 
 #[test]
 fn contract_command_line_over_the_builtin() {
-    let config = load(&cli(&[
-        "-Foreground",
-        "1",
-        "-ConfigFileLocation",
-        "/nonexistent",
-        "-SubscriberIP",
-        "127.0.0.1",
-        "-SubscriberPort",
-        "34670",
-        "-ControllerPort",
-        "34671",
-        "-SubscriberDocumentRoot",
-        "/srv/meteord/public",
-        "-StateFile",
-        "/tmp/x.state",
-        "-d",
-    ]))
-    .expect("loads");
+    let args: Vec<&str> = CONTRACT_ARGS.iter().copied().chain(["-d"]).collect();
+    let config = load(&cli(&args)).expect("loads");
     assert!(config.foreground);
     assert_eq!(config.debug, 1);
     assert_eq!(config.subscriber_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -12,6 +12,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The built-in configuration (no file at that path), listening on loopback.
+pub const BUILTIN_ON_LOOPBACK: &[&str] = &[
+    "-ConfigFileLocation",
+    "/nonexistent/meteord.conf",
+    "-SubscriberIP",
+    "127.0.0.1",
+];
+
+/// Foreground, logging to stderr (the tests read the "listening" line).
+pub const DEBUG_ARGS: &[&str] = &["-Debug", "1"];
+
 /// Longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -64,23 +75,19 @@ impl Daemon {
     }
 
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Daemon {
-        let mut args: Vec<String> = [
-            "-Debug",
-            "1",
-            "-ConfigFileLocation",
-            "/nonexistent/meteord.conf",
-            "-SubscriberIP",
-            "127.0.0.1",
-            "-SubscriberPort",
-            "0",
-            "-ControllerIP",
-            "127.0.0.1",
-            "-ControllerPort",
-            "0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = DEBUG_ARGS
+            .iter()
+            .chain(BUILTIN_ON_LOOPBACK)
+            .chain(&[
+                "-SubscriberPort",
+                "0",
+                "-ControllerIP",
+                "127.0.0.1",
+                "-ControllerPort",
+                "0",
+            ])
+            .map(|s| s.to_string())
+            .collect();
         args.push("-StateFile".into());
         args.push(dir.join("ids.state").display().to_string());
         args.push("-SubscriberDocumentRoot".into());
