@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Full benchmark: every scenario of BENCHMARKS.md against meteord (release
-# build) and against nginx + Nchan (one worker), in the same session, each
-# run on a freshly started server. Appends one JSON line per run to
+# build), against nginx + Nchan (one worker) and, for fan-out and
+# many-channels, against the bare server (`meteor-bench --bare-server`: one
+# write per subscriber and nothing else, the floor of this machine), in the
+# same session, each run on a freshly started server. Appends one JSON line per run to
 # bench/results/<stamp>.jsonl and prints the table (bench/table.py).
 #
 # Usage: bench/run-all.sh [quick]     (quick: small N, short runs)
@@ -16,7 +18,7 @@ bench=${METEOR_BENCH_BIN:-$root/target/release/meteor-bench}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${OUT:-$root/bench/results/$stamp.jsonl}
 only=${ONLY:-}          # e.g. ONLY=fanout-1k to run one case
-servers=${SERVERS:-"meteord nchan"}
+servers=${SERVERS:-"meteord nchan bare"}
 # Two subscriber processes: one single-threaded worker caps connection
 # setup at ~17,000/s and parsing at ~3 M deliveries/s on this machine.
 workers=${WORKERS:-2}
@@ -64,6 +66,15 @@ start_server() {
         target=(--target "127.0.0.1:$port" --controller "127.0.0.1:$ctl" --label meteord)
         mode=(--mode xhrinteractive)
         ;;
+    bare)
+        "$bench" --bare-server --threads 2 >"$work/bare.out" 2>"$work/bare.err" &
+        server_pid=$!
+        for _ in $(seq 1 100); do grep -q listening "$work/bare.out" && break; sleep 0.1; done
+        local sub
+        read -r _ _ _ sub ctl <"$work/bare.out"
+        target=(--target "$sub" --controller "$ctl" --label bare)
+        mode=(--mode xhrinteractive)
+        ;;
     nchan)
         rm -rf "$work/nchan"
         local worker
@@ -84,6 +95,9 @@ case_() {
     shift
     if [[ -n "$only" && "$only" != "$name" ]]; then return; fi
     for srv in $servers; do
+        # The bare server keeps no history and drops instead of waiting:
+        # only fan-out and many-channels are meaningful against it.
+        if [[ $srv == bare && $name != fanout-* && $name != many-channels-* ]]; then continue; fi
         start_server "$srv"
         echo "== $name / $srv" >&2
         timeout 900 "$bench" --workers "$workers" "$@" "${target[@]}" "${mode[@]}" --server-pid "$sample_pid" \

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Markdown table of meteor-bench JSON lines: meteord vs Nchan, as ratios.
+"""Markdown table of meteor-bench JSON lines: meteord vs Nchan, as ratios,
+and vs the bare server (the floor: one write per subscriber, nothing else).
 
 Usage: bench/table.py RESULTS.jsonl...   (lines from bench/run-all.sh)
-Rows are (case, metric); a case is scenario + N + C + R + B. Ratio is
-meteord / nchan, with a note saying which direction is better. When a case
+Rows are (case, metric); a case is scenario + N + C + R + B. Ratios are
+meteord / nchan and meteord / bare, with a note saying which direction is
+better. When a case
 was run several times (several files), the run least disturbed by other
 processes (lowest other_cpu_s) is shown.
 """
@@ -85,26 +87,27 @@ def main():
         old = cases[key].get(label)
         if old is None or quietness(r) < quietness(old):
             cases[key][label] = r
-    print("| case | metric | meteord | Nchan | meteord / Nchan |")
-    print("|---|---|---:|---:|---:|")
+    labels = ("meteord", "nchan", "bare")
+    print("| case | metric | meteord | Nchan | bare server | meteord / Nchan | meteord / bare |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for key in order:
         by = cases[key]
         first = next(iter(by.values()))
         for name, get, fmt, lower in METRICS[first["scenario"]]:
-            vals = {}
-            for label in ("meteord", "nchan"):
-                r = by.get(label)
-                vals[label] = get(r) if r else None
-            cells = [fmt.format(v) if v is not None else "–" for v in (vals["meteord"], vals["nchan"])]
-            ratio = ""
-            a, b = vals["meteord"], vals["nchan"]
-            if lower is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
-                ratio = f"{a / b:.2f}× ({'lower' if lower else 'higher'} is better)"
-            print(f"| {case_name(first)} | {name} | {cells[0]} | {cells[1]} | {ratio} |")
-        other = [f'{by[l]["other_cpu_s"]:.1f}' if l in by and "other_cpu_s" in by[l] else "–" for l in ("meteord", "nchan")]
-        print(f"| {case_name(first)} | other processes' CPU-s during the run | {other[0]} | {other[1]} | |")
+            vals = {l: (get(by[l]) if l in by else None) for l in labels}
+            cells = [fmt.format(vals[l]) if vals[l] is not None else "–" for l in labels]
+
+            def ratio(peer):
+                a, b = vals["meteord"], vals[peer]
+                if lower is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+                    return f"{a / b:.2f}× ({'lower' if lower else 'higher'} is better)"
+                return ""
+
+            print(f"| {case_name(first)} | {name} | {' | '.join(cells)} | {ratio('nchan')} | {ratio('bare')} |")
+        other = [f'{by[l]["other_cpu_s"]:.1f}' if l in by and "other_cpu_s" in by[l] else "–" for l in labels]
+        print(f"| {case_name(first)} | other processes' CPU-s during the run | {' | '.join(other)} | | |")
         print(f"| {case_name(first)} | run result | " + " | ".join(
-            "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in ("meteord", "nchan")) + " | |")
+            "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in labels) + " | | |")
 
 
 if __name__ == "__main__":

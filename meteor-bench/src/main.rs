@@ -8,12 +8,15 @@
 //! - [`worker`]: subscriber processes (`--worker`), stream parsing;
 //! - [`publisher`]: ADDMESSAGE over the controller, or Nchan HTTP POST;
 //! - [`payload`]: the timestamped, sequenced message body and its scanner;
-//! - [`procstat`]: RSS and CPU seconds from /proc.
+//! - [`procstat`]: RSS and CPU seconds from /proc;
+//! - [`bare`]: the bare server (`--bare-server`), the yardstick that does
+//!   nothing but one write per subscriber.
 //!
 //! `main` is synchronous: it parses and validates the command line, then
 //! builds a current-thread runtime (the generator shares two cores with
 //! the server under test, so one thread per process is the budget).
 
+mod bare;
 mod cli;
 mod coordinator;
 mod payload;
@@ -49,6 +52,16 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("meteor-bench worker: {e:#}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
+    if std::env::args().nth(1).as_deref() == Some("--bare-server") {
+        let args = bare::Args::parse_from(std::env::args().skip(1));
+        return match bare::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("meteor-bench --bare-server: {e:#}");
                 ExitCode::from(EXIT_ERROR)
             }
         };
