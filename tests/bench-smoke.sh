@@ -121,9 +121,36 @@ else
         run meteord-max-throughput 50 -s max-throughput -d 2 "${m[@]}"
         run meteord-storm 50 -s storm -d 3 -c 5 "${m[@]}"
         run meteord-two-workers 50 -s fanout -d 2 -r 5 --workers 2 "${m[@]}"
+        # Full histories before the window: 20 per channel, none counted.
+        run meteord-prefill 50 -s many-channels -d 2 -r 50 --prefill 20 "${m[@]}"
+        if [[ -s "$work/meteord-prefill.json" ]]; then
+            got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["prefilled"])' "$work/meteord-prefill.json")
+            if [[ "$got" == 100 ]]; then pass "prefill published 20 x 5 channels"; else fail "prefill published 20 x 5 channels" "prefilled $got"; fi
+        fi
     else
         fail "meteord starts" "$(tail -n 5 "$work/meteord.log")"
     fi
+fi
+
+# --- against the bare server (the yardstick: one write per subscriber) ---
+if "$bench" --bare-server --listen 10.1.2.3:0 >/dev/null 2>"$work/bare-guard.err"; then
+    fail "bare server refuses a non-loopback address" "it ran"
+elif grep -q loopback "$work/bare-guard.err"; then
+    pass "bare server refuses a non-loopback address"
+else
+    fail "bare server refuses a non-loopback address" "$(cat "$work/bare-guard.err")"
+fi
+"$bench" --bare-server >"$work/bare.out" 2>"$work/bare.err" &
+pids+=("$!")
+bpid=$!
+for _ in $(seq 1 100); do grep -q listening "$work/bare.out" && break; sleep 0.1; done
+if read -r _ _ _ bsub bctl <"$work/bare.out" && [[ -n "$bctl" ]]; then
+    b=(--target "$bsub" --controller "$bctl" --server-pid "$bpid" --label bare --drain-ms 500 --settle-ms 200)
+    run bare-idle 50 -s idle -d 1 "${b[@]}"
+    run bare-fanout 50 -s fanout -d 2 -r 5 "${b[@]}"
+    run bare-many-channels 50 -s many-channels -d 2 -r 50 --workers 2 "${b[@]}"
+else
+    fail "bare server starts" "$(cat "$work/bare.err")"
 fi
 
 # --- against nginx + Nchan (the peer), when installed ---

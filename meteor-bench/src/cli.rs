@@ -18,6 +18,8 @@ const MAX_RATE: f64 = 1_000_000.0;
 /// Upper bound on a message body; Meteor controller lines are not meant
 /// for megabytes.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Upper bound on `--prefill` messages per channel.
+const MAX_PREFILL: u64 = 100_000;
 /// Upper bound on worker processes.
 pub const MAX_WORKERS: usize = 64;
 
@@ -159,6 +161,12 @@ pub struct Args {
     /// Nchan publisher location prefix (channel id appended).
     #[arg(long, default_value = "/pub/")]
     pub nchan_pub: String,
+    /// Before subscribers connect, publish this many messages (of B bytes,
+    /// not counted as deliveries) to every channel, e.g. the server's
+    /// MaxMessagesPerChannel, so memory is measured with full histories
+    /// (soak runs). Meteor servers only.
+    #[arg(long, default_value_t = 0)]
+    pub prefill: u64,
     /// Free-form label copied into the JSON (e.g. "meteord" or "nchan").
     #[arg(long, default_value = "")]
     pub label: String,
@@ -191,6 +199,7 @@ pub struct Settings {
     pub push_prefix: String,
     pub nchan_sub: String,
     pub nchan_pub: String,
+    pub prefill: u64,
     /// Makes channel names and host ids unique to this run, so history
     /// left by an earlier run is never mistaken for this run's messages.
     pub run_tag: String,
@@ -260,6 +269,12 @@ impl Settings {
                 "storm reconnects streaming subscribers; longpoll already reconnects after every message"
             );
         }
+        if a.prefill > MAX_PREFILL {
+            bail!("--prefill must be 0..={MAX_PREFILL}");
+        }
+        if a.prefill > 0 && a.mode.is_nchan() {
+            bail!("--prefill publishes through the Meteor controller; it is not for Nchan modes");
+        }
         if a.workers == 0 || a.workers > MAX_WORKERS {
             bail!("--workers must be 1..={MAX_WORKERS}");
         }
@@ -318,6 +333,7 @@ impl Settings {
             push_prefix: a.push_prefix,
             nchan_sub: a.nchan_sub,
             nchan_pub: a.nchan_pub,
+            prefill: a.prefill,
             run_tag,
         })
     }
@@ -369,5 +385,7 @@ mod tests {
         assert!(parse(&["-s", "idle", "-n", "0"]).is_err());
         assert!(parse(&["-s", "fanout", "-n", "5", "-c", "6"]).is_err());
         assert!(parse(&["-s", "storm", "--mode", "longpoll"]).is_err());
+        assert!(parse(&["-s", "fanout", "--prefill", "1000000"]).is_err());
+        assert!(parse(&["-s", "fanout", "--prefill", "5", "--mode", "nchan-chunked"]).is_err());
     }
 }

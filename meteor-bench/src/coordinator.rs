@@ -158,6 +158,8 @@ pub struct Report {
     pub storm_rate: Option<f64>,
     /// Seconds spent after the last publish until deliveries stopped.
     pub drain_s: f64,
+    /// Messages published before the subscribers connected (`--prefill`).
+    pub prefilled: u64,
     pub server: ServerFigures,
     /// CPU seconds of the generator itself (coordinator + workers) over the
     /// publish window: shows when the generator, not the server, limited.
@@ -273,6 +275,18 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     tokio::time::sleep(s.settle).await;
     let connected = sample_opt(s.server_pid)?;
 
+    // 2b. Full histories, when asked: after the memory figure (so it stays
+    //     the subscribers' alone) and with the subscribers connected, so the
+    //     server renders what it stores, as a long-running one has.
+    let (prefilled, window_base) = if s.prefill > 0 {
+        let n = publisher::prefill(&s, s.prefill).await?;
+        // Let the prefill's deliveries finish before the window begins.
+        tokio::time::sleep(s.settle).await;
+        (n, sample_opt(s.server_pid)?)
+    } else {
+        (0, connected)
+    };
+
     // 3. Publish (or hold), sampling the server all along.
     let window_start = Instant::now();
     let timeline = Rc::new(RefCell::new(Vec::new()));
@@ -280,7 +294,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         tokio::task::spawn_local(sample_timeline(
             pid,
             window_start,
-            connected.cpu_s,
+            window_base.cpu_s,
             s.sample_every,
             timeline.clone(),
         ))
@@ -352,7 +366,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         let _ = tokio::time::timeout(Duration::from_secs(5), w.child.wait()).await;
     }
 
-    let server_cpu = after.cpu_s - connected.cpu_s;
+    let server_cpu = after.cpu_s - window_base.cpu_s;
     let server = ServerFigures {
         pid: s.server_pid,
         rss_before: before.rss_bytes,
@@ -420,6 +434,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         storm,
         storm_rate,
         drain_s: drained,
+        prefilled,
         server,
         bench_cpu_s,
         bench_connect_cpu_s,

@@ -227,6 +227,66 @@ pub async fn run(
     Ok(result)
 }
 
+/// Bound on the whole prefill (`--prefill`).
+const PREFILL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Fills every channel's history with `per_channel` messages of
+/// `s.bytes` bytes before the publish window, so a soak run starts from
+/// the memory a long-running server has (full histories) instead of
+/// measuring the histories filling up. The bodies carry no payload marker,
+/// so the subscribers they are delivered to do not count them. Meteor
+/// controller only. Returns the messages acknowledged.
+pub async fn prefill(s: &Settings, per_channel: u64) -> anyhow::Result<u64> {
+    let fill = async {
+        let stream = TcpStream::connect(s.controller)
+            .await
+            .with_context(|| format!("prefill: connect to {}", s.controller))?;
+        stream.set_nodelay(true)?;
+        let (mut rd, mut wr) = stream.into_split();
+        let total = per_channel * s.channels as u64;
+        let reader = async move {
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let mut acked = 0u64;
+            while acked < total {
+                if rd.read_buf(&mut buf).await? == 0 {
+                    bail!("prefill: controller closed after {acked} of {total} acknowledgements");
+                }
+                let (ok, errs, first) = meteor_replies(&mut buf)?;
+                if errs > 0 {
+                    bail!("prefill: {}", first.unwrap_or_default());
+                }
+                acked += ok;
+            }
+            Ok(acked)
+        };
+        let writer = async move {
+            let text = "x".repeat(s.bytes);
+            let mut out = Vec::with_capacity(MAX_BATCH * (s.bytes + 64));
+            for round in 0..per_channel {
+                for k in 0..s.channels {
+                    out.extend_from_slice(b"ADDMESSAGE ");
+                    out.extend_from_slice(s.channel_name(k).as_bytes());
+                    out.push(b' ');
+                    out.extend_from_slice(text.as_bytes());
+                    out.push(b'\n');
+                    let last = round + 1 == per_channel && k + 1 == s.channels;
+                    if out.len() >= MAX_BATCH * s.bytes || last {
+                        wr.write_all(&out).await.context("prefill: write")?;
+                        out.clear();
+                    }
+                }
+            }
+            anyhow::Ok(wr)
+        };
+        // The writer keeps its half open until every acknowledgement is in.
+        let (acked, _wr) = tokio::try_join!(reader, writer)?;
+        Ok(acked)
+    };
+    tokio::time::timeout(PREFILL_TIMEOUT, fill)
+        .await
+        .context("prefill: timed out")?
+}
+
 type Tally = (u64, u64, Option<String>);
 
 /// Counts complete controller replies (`OK\t<id>\r\n` or anything else =
