@@ -419,6 +419,43 @@ fn slow_subscriber_does_not_delay_a_fast_one_and_catches_up() {
     assert_eq!(slow.text().matches("<script>p(").count(), 400);
 }
 
+/// Resident memory of a process, from /proc/<pid>/status, in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn stalled_subscribers_cost_bounded_memory() {
+    // 100 subscribers that never read, 6.5 MB published: a daemon that
+    // queued a copy per subscriber would grow by ~650 MB (twice that with
+    // renderings). Sharing the history's bytes, it grows by about what the
+    // history holds.
+    let daemon = Daemon::start("stalled", &["-MaxMessagesPerChannel", "50"]);
+    let mut stalled: Vec<_> = (0..100)
+        .map(|i| stalled_client(&daemon, &format!("/push/s{i}/xhrinteractive/load")))
+        .collect();
+    daemon.wait_subscribers("load", 100);
+    let before = rss_bytes(daemon.pid());
+    let last = flood(&daemon, "load");
+    let mut fast = daemon.get("/push/fast/xhrinteractive/load.r1");
+    fast.wait_for(&format!("p({last},\"load\""));
+    let grown = rss_bytes(daemon.pid()).saturating_sub(before);
+    assert!(
+        grown < 48 * 1024 * 1024,
+        "100 stalled subscribers grew the daemon by {grown} bytes"
+    );
+    // And they still get everything once they read.
+    for s in stalled.iter_mut().take(3) {
+        s.wait_for(&format!("p({last},\"load\""));
+    }
+}
+
 #[test]
 fn a_subscriber_that_falls_out_of_the_history_is_closed() {
     let daemon = Daemon::start("lagged", &["-MaxMessagesPerChannel", "5"]);
