@@ -149,13 +149,25 @@ pub struct ConnTimers {
     pub due: AtomicU8,
 }
 
-/// How many parts the clock splits the connection table into per second
-/// (see [`Connections::tick`]). Each part's pings are written in one burst
-/// that message deliveries queue behind: with 10 parts, 19,000 subscribers
-/// meant ~380 pings a burst and a many-channels p99 of ~3 ms (1.1 ms with
-/// pings off); 100 parts (~38 a burst) gave 1.0–1.2 ms for ~0.3 % of a
-/// core more at 5,000 subscribers (BENCHMARKS.md).
-pub const CLOCK_SLICES: usize = 100;
+/// The clock splits the connection table into this many parts per second
+/// at most, and at least [`MIN_CLOCK_SLICES`] (see [`clock_slices`]).
+pub const MAX_CLOCK_SLICES: usize = 100;
+/// Fewest parts: a 10 Hz clock, cheap for a small or idle daemon.
+pub const MIN_CLOCK_SLICES: usize = 10;
+/// Connections per part the clock aims for.
+const CONNECTIONS_PER_SLICE: usize = 200;
+
+/// How many parts the clock splits `connections` into for the next second.
+/// Each part's pings are written in one burst that message deliveries queue
+/// behind: at 19,000 subscribers, 10 parts meant ~380 pings a burst and a
+/// many-channels p99 of ~3 ms (1.1 ms with pings off), 100 parts ~1.1 ms;
+/// but every part is a wake-up of the daemon, which at 1,000 subscribers
+/// cost ~1 % of a core for nothing (BENCHMARKS.md). So: ~200 connections
+/// a part (~40 pings a burst at the default 5 s ping interval), between 10
+/// and 100 parts a second.
+pub fn clock_slices(connections: usize) -> usize {
+    (connections / CONNECTIONS_PER_SLICE).clamp(MIN_CLOCK_SLICES, MAX_CLOCK_SLICES)
+}
 
 /// Seconds as stored in [`ConnTimers`].
 pub fn secs32(secs: u64) -> u32 {
@@ -384,23 +396,18 @@ impl Connections {
     /// a ping, a MaxTime deadline or an overdue write. One pass over the
     /// table is a few microseconds per thousand connections.
     ///
-    /// `slice` (0 .. [`CLOCK_SLICES`]) selects which connections this call
-    /// visits: the clock runs [`CLOCK_SLICES`] times a second and each
+    /// `slice` (0 .. `slices`) selects which connections this call visits:
+    /// the clock runs `slices` times a second (see [`clock_slices`]) and each
     /// connection is visited once a second, so the pings of subscribers that
     /// connected together are spread over the second instead of all being
     /// written in one burst that would delay message deliveries.
-    pub fn tick(&self, now: u64, write_timeout: u64, slice: usize) {
+    pub fn tick(&self, now: u64, write_timeout: u64, slice: usize, slices: usize) {
+        let slices = slices.max(1);
         let now = secs32(now);
         let write_timeout = secs32(write_timeout);
         let inner = self.lock();
-        let start = slice % CLOCK_SLICES;
-        for conn in inner
-            .conns
-            .iter()
-            .skip(start)
-            .step_by(CLOCK_SLICES)
-            .flatten()
-        {
+        let start = slice % slices;
+        for conn in inner.conns.iter().skip(start).step_by(slices).flatten() {
             let due = conn.timers.due_at(now, write_timeout);
             if due != 0 {
                 conn.timers.due.fetch_or(due, Ordering::AcqRel);
@@ -467,27 +474,37 @@ mod tests {
     }
 
     fn tick_all(table: &Connections, now: u64, write_timeout: u64) {
-        for slice in 0..CLOCK_SLICES {
-            table.tick(now, write_timeout, slice);
+        for slice in 0..MIN_CLOCK_SLICES {
+            table.tick(now, write_timeout, slice, MIN_CLOCK_SLICES);
         }
     }
 
     #[test]
     fn each_tick_visits_one_slice() {
         let table = Connections::new();
-        let n = 2 * CLOCK_SLICES as u64;
+        let slices = 25;
+        let n = 2 * slices as u64;
         let conns: Vec<Arc<Conn>> = (0..n).map(|i| conn(i, &format!("h{i}"))).collect();
         for c in &conns {
             c.timers.deadline.store(1, Ordering::Relaxed);
             table.insert(c.clone());
         }
-        table.tick(5, 30, 3);
+        table.tick(5, 30, 3, slices);
         let woken: Vec<u64> = conns
             .iter()
             .filter(|c| c.timers.take_due() != 0)
             .map(|c| u64::from(c.number))
             .collect();
-        assert_eq!(woken, vec![3, 3 + CLOCK_SLICES as u64]);
+        assert_eq!(woken, vec![3, 3 + slices as u64]);
+    }
+
+    #[test]
+    fn clock_parts_grow_with_the_connections_within_bounds() {
+        assert_eq!(clock_slices(0), MIN_CLOCK_SLICES);
+        assert_eq!(clock_slices(1_000), MIN_CLOCK_SLICES);
+        assert_eq!(clock_slices(5_000), 25);
+        assert_eq!(clock_slices(19_000), 95);
+        assert_eq!(clock_slices(1_000_000), MAX_CLOCK_SLICES);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::registry::{CLOCK_SLICES, Conn, ConnKind, StopReason};
+use crate::registry::{Conn, ConnKind, StopReason, clock_slices};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::{controller, subscriber, udp};
@@ -30,10 +30,8 @@ const LISTEN_BACKLOG: i32 = 8192;
 const RESERVED_FDS: u64 = 64;
 /// How often expired messages and empty channels are swept (the original: 60 s).
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
-/// The clock visits one slice of the connections per tick, so every
-/// connection once a second: the resolution of pings, MaxTime and
-/// WriteTimeout, which are whole seconds.
-const CLOCK_INTERVAL: Duration = Duration::from_millis(1000 / CLOCK_SLICES as u64);
+/// The clock visits every connection once per round.
+const ROUND: Duration = Duration::from_secs(1);
 /// Pause after an accept error such as running out of file descriptors, so
 /// the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -286,15 +284,27 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
 /// The one timer for every connection: pings, MaxTime and stalled writes
 /// (see [`crate::registry::Connections::tick`]).
 async fn clock(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(CLOCK_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One round visits every connection once, in `slices` ticks over one
+    // second: the resolution of pings, MaxTime and WriteTimeout, which are
+    // whole seconds. The number of slices follows the connection count,
+    // changed only between rounds so no connection is skipped or visited
+    // twice in a round.
+    let mut slices = clock_slices(state.connections.len());
     let mut slice = 0usize;
+    let mut next = tokio::time::Instant::now();
     loop {
+        // Late ticks are not made up in a burst: the next one is a full
+        // period after this one at the earliest.
+        next = (next + ROUND / slices as u32).max(tokio::time::Instant::now());
         tokio::select! {
-            _ = tick.tick() => {
+            _ = tokio::time::sleep_until(next) => {
                 let write_timeout = state.config().write_timeout;
-                state.connections.tick(unix_now(), write_timeout, slice);
-                slice = (slice + 1) % CLOCK_SLICES;
+                state.connections.tick(unix_now(), write_timeout, slice, slices);
+                slice += 1;
+                if slice == slices {
+                    slice = 0;
+                    slices = clock_slices(state.connections.len());
+                }
             }
             _ = stop.changed() => return,
         }

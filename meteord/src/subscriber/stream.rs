@@ -26,7 +26,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::channel::{Lagged, Message, Subscription};
-use crate::registry::{CLOCK_SLICES, Conn, StopReason, WAKE_DEADLINE, WAKE_PING, secs32};
+use crate::registry::{Conn, MAX_CLOCK_SLICES, StopReason, WAKE_DEADLINE, WAKE_PING, secs32};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{CompiledMode, CompiledModes, HeaderValues};
@@ -256,7 +256,7 @@ impl Live {
         // The first ping comes within one interval, at a point that depends
         // on the connection, so subscribers that connected together do not
         // all ping in the same second forever after.
-        let phase = (u64::from(self.conn.number) / CLOCK_SLICES as u64) % interval.max(1);
+        let phase = (u64::from(self.conn.number) / MAX_CLOCK_SLICES as u64) % interval.max(1);
         let next_ping = if interval > 0 {
             secs32(now + 1 + phase)
         } else {
