@@ -11,6 +11,7 @@
 //! (see [`CompiledModes::message_bytes`]).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -188,21 +189,24 @@ impl CompiledMode {
         });
     }
 
-    /// Render `message` with this mode's MessageTemplate (no caching).
-    pub fn render_message(&self, message: &Message) -> Bytes {
-        let mut out = Vec::with_capacity(self.message_len_hint(message));
+    /// Render `message` with this mode's MessageTemplate (no caching), and
+    /// say where the text's first copy sits in the rendering.
+    pub fn render_message(&self, message: &Message) -> (Bytes, Option<Range<usize>>) {
+        let text = message.text();
+        let mut out = Vec::with_capacity(64 + text.len() + message.channel.len());
+        let mut text_at = None;
         self.message.render(&mut out, |field, out| match field {
             Field::Id => push_number(out, message.id),
             Field::Channel => out.extend_from_slice(message.channel.as_bytes()),
-            Field::Text => out.extend_from_slice(&message.text),
+            Field::Text => {
+                let start = out.len();
+                out.extend_from_slice(&text);
+                text_at.get_or_insert(start..out.len());
+            }
             Field::Timestamp => push_number(out, message.timestamp),
             _ => {}
         });
-        Bytes::from(out)
-    }
-
-    fn message_len_hint(&self, message: &Message) -> usize {
-        64 + message.text.len() + message.channel.len()
+        (Bytes::from(out), text_at)
     }
 }
 

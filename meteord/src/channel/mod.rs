@@ -364,7 +364,7 @@ mod tests {
         out.clear();
         sub.channel.read_after(sub.cursor, 10, &mut out).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(&out[0].text[..], b"live");
+        assert_eq!(&out[0].text()[..], b"live");
         assert_eq!(ch.count_subscribers("a"), 1);
         ch.unsubscribe(sub);
         assert_eq!(ch.count_subscribers("a"), 0);
