@@ -86,6 +86,19 @@ run() {
     fi
 }
 
+# refuses_non_loopback NAME ARGS...: meteor-bench ARGS must fail, saying why.
+refuses_non_loopback() {
+    local name=$1
+    shift
+    if "$bench" "$@" >/dev/null 2>"$work/guard.err"; then
+        fail "$name" "it ran"
+    elif grep -q loopback "$work/guard.err"; then
+        pass "$name"
+    else
+        fail "$name" "$(cat "$work/guard.err")"
+    fi
+}
+
 # Build (or refresh) the generator unless a binary was given; cheap when
 # it is up to date, and it never downloads (dependencies are locked).
 if [[ -z "${METEOR_BENCH_BIN:-}" ]]; then
@@ -93,13 +106,7 @@ if [[ -z "${METEOR_BENCH_BIN:-}" ]]; then
 fi
 
 # --- the generator's own guard rails ---
-if "$bench" -s idle -n 1 --target 10.1.2.3:80 >/dev/null 2>"$work/guard.err"; then
-    fail "refuses a non-loopback target" "it ran"
-elif grep -q loopback "$work/guard.err"; then
-    pass "refuses a non-loopback target"
-else
-    fail "refuses a non-loopback target" "$(cat "$work/guard.err")"
-fi
+refuses_non_loopback "refuses a non-loopback target" -s idle -n 1 --target 10.1.2.3:80
 
 # --- against meteord ---
 read -r sub ctl < <(free_ports 2)
@@ -133,13 +140,7 @@ else
 fi
 
 # --- against the bare server (the yardstick: one write per subscriber) ---
-if "$bench" --bare-server --listen 10.1.2.3:0 >/dev/null 2>"$work/bare-guard.err"; then
-    fail "bare server refuses a non-loopback address" "it ran"
-elif grep -q loopback "$work/bare-guard.err"; then
-    pass "bare server refuses a non-loopback address"
-else
-    fail "bare server refuses a non-loopback address" "$(cat "$work/bare-guard.err")"
-fi
+refuses_non_loopback "bare server refuses a non-loopback address" --bare-server --listen 10.1.2.3:0
 "$bench" --bare-server >"$work/bare.out" 2>"$work/bare.err" &
 pids+=("$!")
 bpid=$!

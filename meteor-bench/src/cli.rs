@@ -347,6 +347,11 @@ impl Settings {
     pub fn channel_name(&self, k: usize) -> String {
         format!("b{}c{k}", self.run_tag)
     }
+
+    /// Every channel's name, by number (made once, not per message).
+    pub fn channel_names(&self) -> Vec<String> {
+        (0..self.channels).map(|k| self.channel_name(k)).collect()
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use crate::cli::{Scenario, Settings};
 use crate::procstat::{self, Sample};
 use crate::publisher::{self, PublishResult};
-use crate::worker::{Phase, Plan, WorkerResult};
+use crate::worker::{Counts, Phase, Plan, WorkerResult};
 
 /// File descriptors each worker keeps for itself (stdio, runtime, slack).
 const FD_RESERVE: u64 = 100;
@@ -142,23 +142,16 @@ pub struct Report {
     pub connect: Phase,
     pub connect_rate: f64,
     pub publish: PublishResult,
-    pub deliveries: u64,
-    /// Bytes the subscribers read (headers, pings, framing included).
-    pub bytes_read: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub deliveries_per_s: f64,
-    pub expected: u64,
-    pub lost: u64,
-    pub duplicated: u64,
-    pub subs_with_loss: u64,
-    pub disconnects: u64,
-    pub reconnects: u64,
-    pub gave_up: u64,
     pub latency_us: Latency,
     pub storm: Option<Phase>,
     pub storm_rate: Option<f64>,
     /// Seconds spent after the last publish until deliveries stopped.
     pub drain_s: f64,
-    /// Messages published before the subscribers connected (`--prefill`).
+    /// Messages published to fill the histories before the window
+    /// (`--prefill`), not counted as deliveries.
     pub prefilled: u64,
     pub server: ServerFigures,
     /// CPU seconds of the generator itself (coordinator + workers) over the
@@ -345,22 +338,14 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
     let counts: Vec<String> = publish.per_channel.iter().map(u64::to_string).collect();
     let stop = format!("STOP {}", counts.join(" "));
     let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let mut total = WorkerResult::default();
+    let mut total = Counts::default();
     for w in &mut workers {
         w.send(&stop).await?;
         let r: WorkerResult = serde_json::from_str(&w.expect("RESULT", RESULT_TIMEOUT).await?)?;
         for &(v, c) in &r.latency {
             hist.record_n(v, c).context("merging latency histograms")?;
         }
-        total.deliveries += r.deliveries;
-        total.bytes_read += r.bytes_read;
-        total.expected += r.expected;
-        total.lost += r.lost;
-        total.duplicated += r.duplicated;
-        total.subs_with_loss += r.subs_with_loss;
-        total.disconnects += r.disconnects;
-        total.reconnects += r.reconnects;
-        total.gave_up += r.gave_up;
+        total.add(&r.counts);
     }
     for w in &mut workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w.child.wait()).await;
@@ -421,15 +406,7 @@ pub async fn run(s: Settings) -> anyhow::Result<Report> {
         connect_rate,
         deliveries_per_s: total.deliveries as f64 / publish.secs.max(1e-9),
         publish,
-        deliveries: total.deliveries,
-        bytes_read: total.bytes_read,
-        expected: total.expected,
-        lost: total.lost,
-        duplicated: total.duplicated,
-        subs_with_loss: total.subs_with_loss,
-        disconnects: total.disconnects,
-        reconnects: total.reconnects,
-        gave_up: total.gave_up,
+        counts: total,
         latency_us: latency,
         storm,
         storm_rate,
@@ -540,13 +517,13 @@ pub fn summary(r: &Report) -> String {
     }
     t += &format!(
         "  deliveries: {} ({:.0}/s), expected {}, lost {}, duplicated {}, disconnects {}, reconnects {}\n",
-        r.deliveries,
+        r.counts.deliveries,
         r.deliveries_per_s,
-        r.expected,
-        r.lost,
-        r.duplicated,
-        r.disconnects,
-        r.reconnects
+        r.counts.expected,
+        r.counts.lost,
+        r.counts.duplicated,
+        r.counts.disconnects,
+        r.counts.reconnects,
     );
     let l = &r.latency_us;
     t += &format!(

@@ -117,6 +117,7 @@ pub async fn run(
     let mut out = Vec::with_capacity(MAX_BATCH * (s.bytes + 128));
     let mut body = Vec::with_capacity(s.bytes + 64);
     let mut next_channel = 0usize;
+    let names = s.channel_names();
     loop {
         let now = Instant::now();
         if now >= end || acks.borrow().closed {
@@ -176,7 +177,7 @@ pub async fn run(
             result.per_channel[ch] += 1;
             body.clear();
             payload::encode(seq, stamp, s.bytes, &mut body);
-            let name = s.channel_name(ch);
+            let name = &names[ch];
             if nchan {
                 out.extend_from_slice(
                     format!(
@@ -188,11 +189,7 @@ pub async fn run(
                 );
                 out.extend_from_slice(&body);
             } else {
-                out.extend_from_slice(b"ADDMESSAGE ");
-                out.extend_from_slice(name.as_bytes());
-                out.push(b' ');
-                out.extend_from_slice(&body);
-                out.push(b'\n');
+                push_addmessage(&mut out, name, &body);
             }
             built += 1;
         }
@@ -260,15 +257,12 @@ pub async fn prefill(s: &Settings, per_channel: u64) -> anyhow::Result<u64> {
             Ok(acked)
         };
         let writer = async move {
-            let text = "x".repeat(s.bytes);
+            let text = vec![b'x'; s.bytes];
+            let names = s.channel_names();
             let mut out = Vec::with_capacity(MAX_BATCH * (s.bytes + 64));
             for round in 0..per_channel {
-                for k in 0..s.channels {
-                    out.extend_from_slice(b"ADDMESSAGE ");
-                    out.extend_from_slice(s.channel_name(k).as_bytes());
-                    out.push(b' ');
-                    out.extend_from_slice(text.as_bytes());
-                    out.push(b'\n');
+                for (k, name) in names.iter().enumerate() {
+                    push_addmessage(&mut out, name, &text);
                     let last = round + 1 == per_channel && k + 1 == s.channels;
                     if out.len() >= MAX_BATCH * s.bytes || last {
                         wr.write_all(&out).await.context("prefill: write")?;
@@ -285,6 +279,15 @@ pub async fn prefill(s: &Settings, per_channel: u64) -> anyhow::Result<u64> {
     tokio::time::timeout(PREFILL_TIMEOUT, fill)
         .await
         .context("prefill: timed out")?
+}
+
+/// One controller line: `ADDMESSAGE <channel> <body>\n`.
+fn push_addmessage(out: &mut Vec<u8>, channel: &str, body: &[u8]) {
+    out.extend_from_slice(b"ADDMESSAGE ");
+    out.extend_from_slice(channel.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(body);
+    out.push(b'\n');
 }
 
 type Tally = (u64, u64, Option<String>);

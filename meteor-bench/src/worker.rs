@@ -69,10 +69,12 @@ pub struct Phase {
     pub first_error: Option<String>,
 }
 
-/// `RESULT` line: what this worker's subscribers saw.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct WorkerResult {
+/// What subscribers saw, as totals: one worker's in its `RESULT` line, the
+/// whole run's in the report (the same JSON keys in both).
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct Counts {
     pub deliveries: u64,
+    /// Bytes the subscribers read (headers, pings, framing included).
     pub bytes_read: u64,
     pub expected: u64,
     pub lost: u64,
@@ -81,6 +83,28 @@ pub struct WorkerResult {
     pub disconnects: u64,
     pub reconnects: u64,
     pub gave_up: u64,
+}
+
+impl Counts {
+    /// Adds another worker's totals.
+    pub fn add(&mut self, o: &Counts) {
+        self.deliveries += o.deliveries;
+        self.bytes_read += o.bytes_read;
+        self.expected += o.expected;
+        self.lost += o.lost;
+        self.duplicated += o.duplicated;
+        self.subs_with_loss += o.subs_with_loss;
+        self.disconnects += o.disconnects;
+        self.reconnects += o.reconnects;
+        self.gave_up += o.gave_up;
+    }
+}
+
+/// `RESULT` line: what this worker's subscribers saw.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WorkerResult {
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Latency histogram as (microseconds, count) pairs.
     pub latency: Vec<(u64, u64)>,
 }
@@ -306,21 +330,16 @@ async fn collect(
 }
 
 fn finish(sh: &Shared, published: &[u64]) -> WorkerResult {
-    let mut r = WorkerResult {
+    let mut c = Counts {
         deliveries: sh.deliveries,
         bytes_read: sh.bytes_read,
         disconnects: sh.disconnects,
         reconnects: sh.reconnects,
-        latency: sh
-            .hist
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect(),
-        ..WorkerResult::default()
+        ..Counts::default()
     };
     for st in &sh.subs {
         if st.gave_up {
-            r.gave_up += 1;
+            c.gave_up += 1;
         }
         // A subscriber that never connected is a setup failure, not loss.
         if !st.connected && st.next_seq == 0 {
@@ -328,14 +347,21 @@ fn finish(sh: &Shared, published: &[u64]) -> WorkerResult {
         }
         let p = published[st.channel];
         let lost = p.saturating_sub(st.next_seq) + st.gaps;
-        r.expected += p;
-        r.lost += lost;
-        r.duplicated += st.dups;
+        c.expected += p;
+        c.lost += lost;
+        c.duplicated += st.dups;
         if lost > 0 {
-            r.subs_with_loss += 1;
+            c.subs_with_loss += 1;
         }
     }
-    r
+    WorkerResult {
+        counts: c,
+        latency: sh
+            .hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect(),
+    }
 }
 
 fn now_us() -> u64 {
@@ -640,19 +666,20 @@ mod tests {
             assert_eq!((b.subs[0].gaps, b.subs[0].dups), (1, 1));
         }
         // Five were published; one more (seq 5) reached nobody.
-        let r = finish(&sh.borrow(), &[6]);
+        let result = finish(&sh.borrow(), &[6]);
+        let r = result.counts;
         assert_eq!(r.expected, 12);
         assert_eq!(r.lost, 1 + 1 + 1);
         assert_eq!(r.duplicated, 1);
         assert_eq!(r.subs_with_loss, 2);
-        assert_eq!(r.latency.iter().map(|&(_, c)| c).sum::<u64>(), 10);
+        assert_eq!(result.latency.iter().map(|&(_, c)| c).sum::<u64>(), 10);
     }
 
     #[test]
     fn never_connected_subscribers_are_not_loss() {
         let sh = shared(&[0, 1]);
         sh.borrow_mut().subs[1].connected = false;
-        let r = finish(&sh.borrow(), &[0, 7]);
+        let r = finish(&sh.borrow(), &[0, 7]).counts;
         assert_eq!((r.expected, r.lost), (0, 0));
     }
 

@@ -4,6 +4,7 @@
 
 pub mod command;
 
+use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -104,15 +105,12 @@ fn execute(state: &State, line: &[u8], out: &mut String) -> bool {
     match command {
         Command::AddMessage { channel, text } => {
             match broker::publish(state, channel, Bytes::copy_from_slice(text)) {
+                // Formatting into a String cannot fail.
                 Ok(id) => {
-                    out.push_str("OK\t");
-                    out.push_str(&id.to_string());
-                    out.push_str("\r\n");
+                    let _ = write!(out, "OK\t{id}\r\n");
                 }
                 Err(e) => {
-                    out.push_str("ERR ");
-                    out.push_str(&e.to_string());
-                    out.push_str("\r\n");
+                    let _ = write!(out, "ERR {e}\r\n");
                 }
             }
         }
@@ -120,7 +118,7 @@ fn execute(state: &State, line: &[u8], out: &mut String) -> bool {
             let n = std::str::from_utf8(channel)
                 .map(|c| state.channels.count_subscribers(c))
                 .unwrap_or(0);
-            out.push_str(&format!("OK {n}\r\n"));
+            let _ = write!(out, "OK {n}\r\n");
         }
         Command::ListChannels => {
             let lines = state
