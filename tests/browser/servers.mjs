@@ -198,13 +198,22 @@ export function tempDir() {
  * A TCP proxy in front of meteord that holds back the whole response of
  * every request whose request line matches `pattern` until the server closes
  * it — what a buffering reverse proxy does to a stream. Used to prove that
- * stream mode notices the missing pings and falls back to polling.
+ * stream mode notices the missing pings and falls back to polling. It
+ * records every request that reaches meteord through it as {line, host}
+ * (request line and Host header), so tests can check the exact paths; with
+ * `pattern` null it buffers nothing.
  */
 export class BufferingProxy {
   constructor(targetPort, pattern) {
     this.targetPort = targetPort;
     this.pattern = pattern;
     this.sockets = new Set();
+    this.requests = [];
+  }
+
+  /** The recorded requests whose path starts with `prefix`. */
+  seen(prefix) {
+    return this.requests.filter((r) => r.line.split(' ')[1]?.startsWith(prefix));
   }
 
   async start() {
@@ -215,7 +224,12 @@ export class BufferingProxy {
       const held = [];
       client.on('data', (d) => {
         const head = d.toString('latin1', 0, Math.min(d.length, 2048));
-        if (/^[A-Z]+ /.test(head)) buffering = this.pattern.test(head.split('\r\n')[0]);
+        if (/^[A-Z]+ /.test(head)) {
+          const line = head.split('\r\n')[0];
+          const host = /\r\nhost: *([^\r\n]*)/i.exec(head);
+          this.requests.push({ line, host: host ? host[1] : '' });
+          buffering = this.pattern ? this.pattern.test(line) : false;
+        }
         upstream.write(d);
       });
       upstream.on('data', (d) => { if (buffering) held.push(d); else client.write(d); });

@@ -3,6 +3,7 @@
 // history between tests, so every test uses texts of its own).
 
 import assert from 'node:assert/strict';
+import apiTests from './api-tests.mjs';
 import { BufferingProxy } from './servers.mjs';
 import {
   FIRST_ID, SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
@@ -419,4 +420,4 @@ test("the seed article's snippet, verbatim, works with our meteor.js", async (en
   }
 });
 
-export default tests;
+export default [...tests, ...apiTests];
