@@ -476,15 +476,20 @@
       c.watchdog = setTimeout(function () {
         if (current !== c) return;
         log('no data for', limit, 'ms');
-        // No ping at all (not even response headers, which a buffering
-        // proxy may hold back too): this connection counts as silent.
-        var silentStream = isStreamMode(mode) && !c.gotData;
-        finish(c, 'timeout');
-        if (silentStream && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
+        // No ping at all (a buffering proxy holds them back): this
+        // connection counts as silent.
+        if (isStreamMode(mode) && !c.gotData && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
           log('stream stays silent, falling back to', FALLBACK_MODE);
           silentStreams = 0;
+          stopCurrent();
+          // As the original: no reset event, the page goes 0 then 1 and the
+          // first poll goes out at once.
+          status = 1;
           setMode(FALLBACK_MODE);
+          open();
+          return;
         }
+        finish(c, 'timeout');
       }, limit);
     }
 
@@ -751,6 +756,7 @@
     var frameFailures = 0;
     var wanted = false;        // connect() called and not disconnected
     var waitingForLoad = false;
+    var connectQueued = false;
 
     function noop() {}
 
@@ -845,6 +851,18 @@
       });
     }
 
+    /* Several connect()s in one task (joinChannel then leaveChannel) send
+     * the frame one request: two requests with one hostid racing to meteord
+     * could end with the older one closing the newer (eof). */
+    function queueConnect() {
+      if (connectQueued) return;
+      connectQueued = true;
+      Promise.resolve().then(function () {
+        connectQueued = false;
+        if (wanted && frame && frameReady) sendConnect();
+      });
+    }
+
     function dropFrame() {
       if (frameTimer) { clearTimeout(frameTimer); frameTimer = null; }
       if (frame) {
@@ -919,6 +937,9 @@
           M.mode = d.mode;
           log('mode', d.mode);
           fire('changemode', ['poll']);
+          // ... and reconnects as the original's connect() does.
+          setStatus(0);
+          setStatus(1);
           // With a pollhost the polls must come from a frame loaded there.
           if (wanted && originOf(baseUrl()) !== frameOrigin) loadFrame();
           break;
@@ -964,17 +985,18 @@
     M.connect = function () {
       if (isNaN(M.port)) throw 'Meteor port not specified';
       if (!M.channelcount) throw 'No channels specified';
-      // The original disconnects first (status 0, unless it was 6).
+      // The original's order: it disconnects first (status 0, unless it was
+      // 6) and reports 1 before it makes a hostid and resolves 'stream'.
       if (M.status && M.status !== 6) setStatus(0);
+      wanted = true;
+      setStatus(1);
       if (!M.hostid || !/^[0-9a-z]+$/i.test(String(M.hostid))) M.hostid = newHostid();
       if (!MODE_SYNTAX.test(M.mode)) M.mode = 'stream';
       if (M.mode === 'stream') M.mode = M.selectStreamTransport();
       if (M.mode === 'longpoll') M.pollfreq = M.minpollfreq;
       log('selected', M.mode, 'transport');
-      wanted = true;
-      setStatus(1);
       if (frame && originOf(baseUrl()) !== frameOrigin) dropFrame();
-      if (frame && frameReady) sendConnect();
+      if (frame && frameReady) queueConnect();
       else if (!frame) loadFrame();
       // else: the frame is still loading; its "ready" sends the settings.
     };

@@ -211,9 +211,17 @@ export class BufferingProxy {
     this.requests = [];
   }
 
-  /** The recorded requests whose path starts with `prefix`. */
+  /** The recorded requests whose path starts with `prefix`, each once:
+   * Chromium re-sends a request whose reused keep-alive socket turned out
+   * closed, and that copy (same line, same ?nc=) is not a new request. */
   seen(prefix) {
-    return this.requests.filter((r) => r.line.split(' ')[1]?.startsWith(prefix));
+    const lines = new Set();
+    return this.requests.filter((r) => {
+      const key = `${r.host} ${r.line}`;
+      if (lines.has(key) || !r.line.split(' ')[1]?.startsWith(prefix)) return false;
+      lines.add(key);
+      return true;
+    });
   }
 
   async start() {
