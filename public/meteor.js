@@ -24,8 +24,9 @@
  *     longpoll   -> one request at a time, the next one pollfreq (set to
  *                   minpollfreq by connect()) after the last one began.
  *     smartpoll  -> short polls every pollfreq ms; every 10 s pollfreq moves
- *                   towards half the mean gap between messages, within
- *                   minpollfreq..maxpollfreq (Meteor.pollfreq follows).
+ *                   towards half the mean gap between messages (-10 % down
+ *                   to minpollfreq, +5 % up to maxpollfreq; Meteor.pollfreq
+ *                   follows).
  *     simplepoll -> short polls every pollfreq ms.
  *   Any other name is polled like simplepoll. Meteor.pollhost, when set, is
  *   the host for longpoll, smartpoll and simplepoll (Meteor.host for the
@@ -103,8 +104,9 @@
    * always complete, even through buffering proxies. */
   var FALLBACK_MODE = 'smartpoll';
   /* The smart poll rate follows the original's rule: every 10 s compare half
-   * the mean gap between the last (up to 5) arrivals with pollfreq, then
-   * poll 10 % more often or 5 % less often, within minpollfreq..maxpollfreq. */
+   * the mean gap between the last (up to 5) arrivals (and now) with
+   * pollfreq, then cut pollfreq by 10 % while it is above minpollfreq or
+   * raise it by 5 % while it is below maxpollfreq. */
   var SMARTPOLL_UPDATE_EVERY = 10000;
   var SMARTPOLL_ARRIVALS_KEPT = 5;
   var SMARTPOLL_FASTER = 0.9;
@@ -481,12 +483,10 @@
         if (isStreamMode(mode) && !c.gotData && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
           log('stream stays silent, falling back to', FALLBACK_MODE);
           silentStreams = 0;
-          stopCurrent();
-          // As the original: no reset event, the page goes 0 then 1 and the
-          // first poll goes out at once.
-          status = 1;
+          // No reset event: the page connects again in the new mode, as the
+          // original does (and from pollhost's frame when it has one).
+          stopRunning();
           setMode(FALLBACK_MODE);
-          open();
           return;
         }
         finish(c, 'timeout');
@@ -937,11 +937,9 @@
           M.mode = d.mode;
           log('mode', d.mode);
           fire('changemode', ['poll']);
-          // ... and reconnects as the original's connect() does.
-          setStatus(0);
-          setStatus(1);
-          // With a pollhost the polls must come from a frame loaded there.
-          if (wanted && originOf(baseUrl()) !== frameOrigin) loadFrame();
+          // ... then connects again as the original does (status 0, 1; with
+          // a pollhost, from a frame loaded there).
+          if (wanted) M.connect();
           break;
         case 'pollfreq':
           M.pollfreq = d.pollfreq;
