@@ -32,6 +32,7 @@
   var CHAT_MIN_POLL = 1000;
   var CHAT_MAX_POLL = 8000;
   var CHANNEL = 'chat';
+  var STREAM_MODES = { stream: 1, xhrinteractive: 1, iframe: 1 };
   var NAME_KEY = 'chat.user';
 
   var config = window.CHAT_CONFIG || {};
@@ -70,7 +71,9 @@
   function onStatus(code) {
     if (code === 5) {
       everLive = true;
-      showState(window.Meteor.mode === 'stream' ? 'live' : 'polling');
+      // After connect() Meteor.mode names the transport, as the original's
+      // does: 'stream' became xhrinteractive (or iframe).
+      showState(STREAM_MODES[window.Meteor.mode] ? 'live' : 'polling');
     } else if (code === 6) {
       showState('reconnecting');
     } else {
@@ -202,9 +205,8 @@
     var base = new URL(pushBase(), location.href);
     M.host = base.hostname;
     M.port = base.port || (base.protocol === 'https:' ? 443 : 80);
-    M.mode = wantedMode;
+    M.mode = params.get('transport') === 'iframe' && wantedMode === 'stream' ? 'iframe' : wantedMode;
     M.debugmode = params.get('debug') === '1';
-    if (params.get('transport') === 'iframe') M.streamtransport = 'iframe';
     M.minpollfreq = numberParam('minpollfreq', CHAT_MIN_POLL);
     M.maxpollfreq = numberParam('maxpollfreq', CHAT_MAX_POLL);
     M.pollfreq = numberParam('pollfreq', M.minpollfreq);

@@ -1,64 +1,81 @@
 /*
  * meteor.js — browser client for meteord (a Rust Meteor Comet server).
  *
- * Written from scratch; API-compatible with the classic Meteor client:
+ * Written from scratch; API-compatible with the classic Meteor client: the
+ * same properties with the same defaults and values, the same functions,
+ * errors (thrown strings), events and status codes, so that a page written
+ * for the original sees what it saw there:
  *
- *   Meteor.hostid = "1234567";                 // optional, random if unset
+ *   Meteor.hostid = "1234567";                 // optional, made up if unset
  *   Meteor.host = "data." + location.hostname;  // where meteord answers
  *   Meteor.registerEventCallback("process", addMsg);
  *   Meteor.joinChannel("chat", 10);            // last 10 messages, then live
- *   Meteor.mode = 'stream';                    // or longpoll/smartpoll/simplepoll
- *   Meteor.connect();
+ *   Meteor.mode = 'stream';                    // or a mode name, see below
+ *   Meteor.connect();                          // Meteor.mode: 'xhrinteractive'
+ *
+ * Meteor.mode is a mode name of the server, the path segment of
+ * /push/<hostid>/<mode>/...; 'stream' (the default) is resolved by
+ * connect() to xhrinteractive, or to iframe where fetch() cannot stream:
+ *     xhrinteractive -> read with a fetch() ReadableStream; the
+ *                   <script>p(id,"chan","text")</script> chunks are PARSED
+ *                   (never evaluated).
+ *     iframe     -> the classic forever-iframe; its parent.Meteor.register
+ *                   (this) and p(...) calls land in the frame below.
+ *     longpoll   -> one request at a time, the next one pollfreq (set to
+ *                   minpollfreq by connect()) after the last one began.
+ *     smartpoll  -> short polls every pollfreq ms; every 10 s pollfreq moves
+ *                   towards half the mean gap between messages (-10 % down
+ *                   to minpollfreq, +5 % up to maxpollfreq; Meteor.pollfreq
+ *                   follows).
+ *     simplepoll -> short polls every pollfreq ms.
+ *   Any other name is polled like simplepoll. Meteor.pollhost, when set, is
+ *   the host for longpoll, smartpoll and simplepoll (Meteor.host for the
+ *   rest). A stream whose pings stop coming falls back to smartpoll.
  *
  * How it works (why a frame):
  *   The page usually lives on www.example.com and meteord on
- *   data.example.com. Browsers no longer let the two share a document.domain,
- *   and a cross-origin XHR cannot read /push without CORS. So connect()
- *   loads a hidden iframe, stream.html, FROM meteord. That frame loads this
- *   same file (marked with data-meteor-frame) and runs every transport there,
- *   same-origin with /push:
- *     stream     -> GET /push/<hostid>/xhrinteractive/<chans>, read with a
- *                   fetch() ReadableStream; the <script>p(id,"chan","text")
- *                   </script> chunks are PARSED (never evaluated). If fetch
- *                   streaming is missing (or streamtransport = 'iframe') the
- *                   classic forever-iframe (/push/.../iframe/...) is used and
- *                   its parent.Meteor.register(this) / p(...) calls land here.
- *     longpoll   -> one streamed request at a time, re-issued when it ends.
- *     smartpoll  -> short polls; the interval halves towards minpollfreq
- *                   while messages arrive and grows towards maxpollfreq
- *                   while none do.
- *     simplepoll -> short polls every pollfreq ms.
- *   The frame relays messages, status and mode changes to the page with
- *   postMessage. Both sides check the peer window AND its origin: the page
- *   accepts only its own frame from the meteord origin; the frame talks only
- *   to its parent at the origin the parent named when it created the frame
- *   (channel data is public anyway: the poll modes are readable by any
- *   <script src>).
+ *   data.example.com. Browsers no longer let the two share a document.domain
+ *   (the original's way), and a cross-origin XHR cannot read /push without
+ *   CORS. So connect() loads a hidden iframe, stream.html, FROM meteord
+ *   (host or pollhost, as the mode says). That frame loads this same file
+ *   (marked with data-meteor-frame) and runs every transport there,
+ *   same-origin with /push. The frame relays messages, status and mode
+ *   changes to the page with postMessage. Both sides check the peer window
+ *   AND its origin: the page accepts only its own frame from the meteord
+ *   origin; the frame talks only to its parent at the origin the parent
+ *   named when it created the frame (channel data is public anyway: the
+ *   poll modes are readable by any <script src>).
  *
  * Nothing missed, nothing twice:
  *   Each channel remembers the id of the last message delivered. Every
  *   (re)connect asks for <chan>.r<last+1>; while nothing was seen yet it asks
- *   for <chan>.b<backtrack> (backtrack > 0) or, for the short-poll modes that
- *   would otherwise have no position at all, probes the position with .b1.
- *   Both the frame and the page drop any message whose id is <= the last
- *   one delivered on its channel, so callbacks see strictly increasing ids.
- *   Ids are compared as Numbers (safe up to 2^53).
+ *   for <chan>.b<backtrack> (backtrack > 0), <chan>.h (any other backtrack
+ *   given, 0 included: the whole history) or <chan> (none given: live only;
+ *   the short-poll modes, which would then never see anything, probe the
+ *   position with .b1 instead). Both the frame and the page drop any message
+ *   whose id is <= the last one delivered on its channel, so callbacks see
+ *   strictly increasing ids. Ids are compared as Numbers (safe up to 2^53).
  *
- * Status codes (Meteor.status, "statuschanged" callbacks):
- *   0 uninitialised / disconnected, 1 loading stream (also: reconnecting),
- *   2 loading controller frame (stream.html), 3 controller frame timeout
- *   (retrying), 4 controller frame loaded and ready, 5 receiving data,
- *   6 end of stream: the server sent eof (shutdown, or another connection
- *   with the same hostid took over); the library does not reconnect by itself,
- *   the application may call connect() again.
+ * Status codes (Meteor.status, "statuschanged" callbacks), as the original:
+ *   0 uninitialised / disconnected (also: connect() again while connected),
+ *   1 loading stream (also: reconnecting), 3 controller frame timeout
+ *   (retrying), 4 controller frame loaded and ready (stream modes only),
+ *   5 receiving data, 6 end of stream: the server sent eof (shutdown, or
+ *   another connection with the same hostid took over); the library does
+ *   not reconnect by itself, the application may call connect() again.
+ *   (2, "loading controller frame", is listed by the original but never
+ *   reported by it, nor here.) A first connect reads 1, 4, 5 (stream) or
+ *   1, 5 (poll).
  *
- * Events (registerEventCallback; several callbacks run in registration order):
- *   process(text, id, channel)  a message
- *   reset(reason)               the stream broke and is being re-opened
- *   eof()                       status 6 reached
+ * Events (registerEventCallback chains callbacks in registration order;
+ * Meteor.callbacks[event] is one function, as in the original):
+ *   process(text, id, channel)  a message (id and channel: our extension)
+ *   reset(reason)               a stream ended and is being re-opened
+ *   eof()                       the server ended the stream; then status 6
  *   statuschanged(status)       status changed
- *   changemode(mode)            mode changed (stream -> smartpoll fallback
- *                               when pings stop arriving within pingtimeout)
+ *   changemode("poll")          the stream fell back to smartpoll (Meteor.mode
+ *                               reads 'smartpoll'): two stream connections
+ *                               in a row without a ping within pingtimeout
  */
 (function (window, document) {
   'use strict';
@@ -83,18 +100,34 @@
    * connection may be a dead TCP path, two in a row mean something between
    * us and meteord buffers the stream. */
   var SILENT_STREAMS_BEFORE_FALLBACK = 2;
-  /* The mode stream falls back to: short polls always complete, even
-   * through buffering proxies. */
+  /* The mode stream falls back to, as the original's does: short polls
+   * always complete, even through buffering proxies. */
   var FALLBACK_MODE = 'smartpoll';
+  /* The smart poll rate follows the original's rule: every 10 s compare half
+   * the mean gap between the last (up to 5) arrivals (and now) with
+   * pollfreq, then cut pollfreq by 10 % while it is above minpollfreq or
+   * raise it by 5 % while it is below maxpollfreq. */
+  var SMARTPOLL_UPDATE_EVERY = 10000;
+  var SMARTPOLL_ARRIVALS_KEPT = 5;
+  var SMARTPOLL_FASTER = 0.9;
+  var SMARTPOLL_SLOWER = 1.05;
+  /* Shortest pause before the next request after one ended (the original's
+   * floor too): the next request is due pollfreq after the last one began. */
+  var MIN_REQUEST_GAP = 10;
   /* Unparsed bytes we are willing to hold while waiting for the end of a
    * message; a stream that exceeds it is broken and gets re-opened. */
   var MAX_PENDING_CHARS = 4 * 1024 * 1024;
-  /* Length of a generated hostid ([0-9a-z]); 16 chars ~ 82 bits. */
-  var HOSTID_LENGTH = 16;
   /* Tag on every postMessage payload so unrelated messages are ignored. */
   var TAG = 'meteor.js/1';
 
-  var MODES = { stream: 1, longpoll: 1, smartpoll: 1, simplepoll: 1 };
+  /* Meteor.mode takes the original's values: the server's mode names.
+   * 'stream' is not one; connect() resolves it to a transport. The stream
+   * transports hold one connection open; every other mode polls. */
+  var STREAM_MODES = { xhrinteractive: 1, iframe: 1, serversent: 1 };
+  /* The modes whose requests go to Meteor.pollhost when it is set. */
+  var POLLHOST_MODES = { longpoll: 1, smartpoll: 1, simplepoll: 1 };
+  /* A mode name the server's request line can carry. */
+  var MODE_SYNTAX = /^[0-9a-z]+$/i;
   var EVENTS = ['process', 'reset', 'eof', 'statuschanged', 'changemode'];
 
   var script = document.currentScript;
@@ -105,6 +138,21 @@
    * ------------------------------------------------------------------ */
 
   function now() { return new Date().getTime(); }
+
+  function has(obj, key) { return Object.prototype.hasOwnProperty.call(obj, key); }
+
+  function isStreamMode(m) { return has(STREAM_MODES, m); }
+
+  /* What 'stream' means here. The original picks the forever-iframe only
+   * where ActiveXObject (IE) or addEventStream (Opera <= 12) exists, and
+   * xhrinteractive everywhere else; none of the browsers this file supports
+   * has either. Ours reads xhrinteractive with a streamed fetch(), so it
+   * needs the iframe only where that is missing. */
+  function streamTransport() {
+    var fetchStreams = !!(window.fetch && window.ReadableStream && window.TextDecoder &&
+      window.AbortController);
+    return fetchStreams ? 'xhrinteractive' : 'iframe';
+  }
 
   function randomId(len) {
     var alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -280,14 +328,16 @@
     }
 
     /* ---- engine state ---- */
-    var channels = {};       // name -> {backtrack, last (Number|null), probing, empty}
-    var mode = 'stream';
+    var channels = {};       // name -> {backtrack (Number|null), last (Number|null), probing, empty}
+    var mode = 'xhrinteractive';
     var status = -1;
     var generation = 0;      // bumps on every (re)connect; stale callbacks check it
     var running = false;
     var failures = 0;        // consecutive failed attempts, for back-off
     var silentStreams = 0;   // consecutive stream connections without pings
-    var pollInterval = 0;    // current smartpoll interval
+    var pollfreq = 3000;     // current poll interval (smartpoll adapts it)
+    var arrivals = [];       // smartpoll: times of the last few messages
+    var pollfreqTimer = null;
     var timer = null;        // pending reconnect / next poll
     var current = null;      // the request in flight: {gen, start, gotData, delivered, complete, watchdog, abort()}
 
@@ -308,22 +358,18 @@
       }
     }
 
-    function serverMode() {
-      if (mode === 'stream') return useIframe() ? 'iframe' : 'xhrinteractive';
-      return mode;
-    }
+    /* Every mode but the stream transports and longpoll asks once and gets
+     * one complete answer (the original treats unknown modes so too). */
+    function isShortPoll() { return !isStreamMode(mode) && mode !== 'longpoll'; }
 
-    function useIframe() {
-      if (cfg.streamtransport === 'iframe') return true;
-      return !(window.fetch && window.ReadableStream && window.TextDecoder && window.AbortController);
-    }
-
-    function isShortPoll() { return mode === 'smartpoll' || mode === 'simplepoll'; }
-
+    /* The original's markers: after a message .r<next id>; before, .b<n>
+     * for a backtrack above 0, .h (the whole history) for any other given
+     * backtrack (0 included), and no marker (live only) without one. */
     function channelSpec(name) {
       var ch = channels[name];
       if (ch.last !== null) return name + '.r' + (ch.last + 1);
-      if (ch.backtrack > 0) return name + '.b' + ch.backtrack;
+      if (ch.backtrack > 0) return name + '.b' + Math.floor(ch.backtrack);
+      if (ch.backtrack !== null) return name + '.h';
       if (isShortPoll()) {
         // A short poll with a live-only channel would never see anything:
         // learn the position first. Empty history => every later message is
@@ -342,7 +388,7 @@
       }
       if (!specs.length) return null;
       var path = (cfg.pushpath || '/push').replace(/\/+$/, '');
-      return path + '/' + cfg.hostid + '/' + serverMode() + '/' + specs.join('/') +
+      return path + '/' + cfg.hostid + '/' + mode + '/' + specs.join('/') +
         '?nc=' + now().toString(36) + randomId(4);
     }
 
@@ -364,7 +410,7 @@
           case 'eof':
             // Only a stream ends for good. A poll that says eof (the server
             // is shutting down) just ends; the next poll finds the new one.
-            if (mode !== 'stream') break;
+            if (!isStreamMode(mode)) break;
             onEof();
             return;
           case 'clearpoll':
@@ -380,7 +426,7 @@
       if (!current) return;
       current.gotData = true;
       failures = 0;
-      if (mode === 'stream') silentStreams = 0;
+      if (isStreamMode(mode)) silentStreams = 0;
       armWatchdog();
       setStatus(5);
     }
@@ -400,6 +446,10 @@
       if (ch.last !== null && id <= ch.last) { log('drop duplicate', chan, id); return; }
       ch.last = id;
       if (current) current.delivered++;
+      if (mode === 'smartpoll') {
+        arrivals.push(now());
+        while (arrivals.length > SMARTPOLL_ARRIVALS_KEPT) arrivals.shift();
+      }
       post({ t: 'msg', id: id, channel: chan, text: text == null ? '' : String(text) });
     }
 
@@ -407,15 +457,13 @@
       var ch = channels[name];
       var id = toId(lastId);
       // Only a position for a live-only channel that has none; with a
-      // backtrack it would make us drop the backlog we asked for.
-      if (ch && ch.last === null && !(ch.backtrack > 0) && id >= 0) ch.last = id;
+      // backtrack (or .h) it would make us drop the backlog we asked for.
+      if (ch && ch.last === null && ch.backtrack === null && id >= 0) ch.last = id;
     }
 
     function onEof() {
       log('eof from server');
-      running = false;
-      stopCurrent();
-      clearTimer();
+      stopRunning();
       setStatus(6);
       post({ t: 'eof' });
     }
@@ -430,22 +478,54 @@
       c.watchdog = setTimeout(function () {
         if (current !== c) return;
         log('no data for', limit, 'ms');
-        // No ping at all (not even response headers, which a buffering
-        // proxy may hold back too): this connection counts as silent.
-        var silentStream = mode === 'stream' && !c.gotData;
-        finish(c, 'timeout');
-        if (silentStream && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
+        // No ping at all (a buffering proxy holds them back): this
+        // connection counts as silent.
+        if (isStreamMode(mode) && !c.gotData && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
           log('stream stays silent, falling back to', FALLBACK_MODE);
           silentStreams = 0;
+          // No reset event: the page connects again in the new mode, as the
+          // original does (and from pollhost's frame when it has one).
+          stopRunning();
           setMode(FALLBACK_MODE);
+          return;
         }
+        finish(c, 'timeout');
       }, limit);
     }
 
     function setMode(m) {
       if (m === mode) return;
       mode = m;
+      startSmartpoll();
       post({ t: 'mode', mode: m });
+    }
+
+    /* The original's smart poll rate rule (see SMARTPOLL_*), reported to the
+     * page so that Meteor.pollfreq reads the interval in use. */
+    function adaptPollfreq() {
+      var n = arrivals.length;
+      var gaps = 0;
+      for (var i = 1; i < n; i++) gaps += arrivals[i] - arrivals[i - 1];
+      gaps += now() - arrivals[n - 1];
+      var target = gaps / n / 2;
+      var old = pollfreq;
+      if (target < pollfreq && pollfreq > cfg.minpollfreq) pollfreq = Math.ceil(pollfreq * SMARTPOLL_FASTER);
+      if (target > pollfreq && pollfreq < cfg.maxpollfreq) pollfreq = Math.floor(pollfreq * SMARTPOLL_SLOWER);
+      if (pollfreq !== old) post({ t: 'pollfreq', pollfreq: pollfreq });
+    }
+
+    function startSmartpoll() {
+      if (pollfreqTimer) { clearInterval(pollfreqTimer); pollfreqTimer = null; }
+      if (mode !== 'smartpoll' || !running) return;
+      arrivals = [now()];
+      pollfreqTimer = setInterval(adaptPollfreq, SMARTPOLL_UPDATE_EVERY);
+    }
+
+    function stopRunning() {
+      running = false;
+      stopCurrent();
+      clearTimer();
+      if (pollfreqTimer) { clearInterval(pollfreqTimer); pollfreqTimer = null; }
     }
 
     /* One attempt ended: decide when and how to try again. */
@@ -459,27 +539,20 @@
         if (ch.probing) { ch.probing = false; if (how === 'done') ch.empty = true; }
       }
       var lived = now() - c.start;
-      if (how === 'done' && isShortPoll()) {
-        schedule(nextPollDelay(c.delivered > 0), false);
-      } else if (how === 'done' && (c.delivered > 0 || c.complete || lived >= MIN_HEALTHY_CONNECTION)) {
-        // Normal end (long-poll answered, MaxTime): straight back.
-        if (mode === 'stream') post({ t: 'reset', reason: 'closed' });
-        schedule(0, false);
+      // As the original: the next request is due pollfreq after this one
+      // began (a stream or long poll that lived longer goes straight back).
+      var due = Math.max(MIN_REQUEST_GAP, pollfreq - lived);
+      if (how === 'done' && (isShortPoll() || c.delivered > 0 || c.complete ||
+          lived >= MIN_HEALTHY_CONNECTION)) {
+        // The original's reset event: a stream ended and is re-opened.
+        if (isStreamMode(mode)) post({ t: 'reset', reason: 'closed' });
+        schedule(due, false);
       } else {
         failures++;
         setStatus(1);
-        post({ t: 'reset', reason: how });
-        schedule(backoffDelay(failures), true);
+        if (isStreamMode(mode)) post({ t: 'reset', reason: how });
+        schedule(Math.max(due, backoffDelay(failures)), true);
       }
-    }
-
-    function nextPollDelay(gotMessages) {
-      var min = cfg.minpollfreq, max = Math.max(cfg.minpollfreq, cfg.maxpollfreq);
-      if (mode === 'simplepoll') return cfg.pollfreq;
-      if (!pollInterval) pollInterval = Math.min(max, Math.max(min, cfg.pollfreq));
-      pollInterval = gotMessages ? Math.max(min, Math.floor(pollInterval / 2))
-        : Math.min(max, Math.ceil(pollInterval * 1.5));
-      return pollInterval;
     }
 
     function schedule(delay, isRetry) {
@@ -502,7 +575,7 @@
       if (status !== 5) setStatus(1);
       log('GET', url);
       armWatchdog();
-      if (serverMode() === 'iframe') openIframe(c, url);
+      if (mode === 'iframe') openIframe(c, url);
       else openFetch(c, url);
     }
 
@@ -512,7 +585,7 @@
     function openFetch(c, url) {
       var ctl = new AbortController();
       c.abort = function () { ctl.abort(); };
-      var isStream = mode === 'stream';
+      var isStream = isStreamMode(mode);
       var pending = '';
       var decoder = new TextDecoder('utf-8');
 
@@ -607,22 +680,20 @@
     /* ---- commands from the page ---- */
 
     function configure(c) {
-      running = false;
-      stopCurrent();
-      clearTimer();
+      stopRunning();
       cfg = {
         hostid: String(c.hostid),
         pushpath: c.pushpath,
         debugmode: !!c.debugmode,
         pingtimeout: Math.max(1000, Number(c.pingtimeout) || 20000),
         polltimeout: Math.max(1000, Number(c.polltimeout) || 30000),
-        pollfreq: Math.max(100, Number(c.pollfreq) || 2000),
-        minpollfreq: Math.max(100, Number(c.minpollfreq) || 2000),
-        maxpollfreq: Math.max(100, Number(c.maxpollfreq) || 60000),
-        streamtransport: c.streamtransport
+        minpollfreq: Number(c.minpollfreq) || 2000,
+        maxpollfreq: Number(c.maxpollfreq) || 60000
       };
-      mode = MODES[c.mode] ? c.mode : 'stream';
-      pollInterval = 0;
+      mode = MODE_SYNTAX.test(c.mode) && c.mode !== 'stream' ? c.mode : streamTransport();
+      pollfreq = Number(c.pollfreq) || 3000;
+      // connect() put the page at 1; from here on the frame reports changes.
+      status = 1;
       failures = 0;
       silentStreams = 0;
       var next = {};
@@ -632,7 +703,7 @@
         var last = d.last === null || d.last === undefined ? null : toId(d.last);
         if (old && old.last !== null && (last === null || old.last > last)) last = old.last;
         next[d.name] = {
-          backtrack: Math.max(0, Math.floor(Number(d.backtrack) || 0)),
+          backtrack: d.backtrack === undefined || d.backtrack === null ? null : Number(d.backtrack),
           last: isNaN(last) ? null : last,
           probing: false,
           empty: false
@@ -640,6 +711,7 @@
       }
       channels = next;
       running = true;
+      startSmartpoll();
       log('connect', mode, JSON.stringify(channels));
       open();
     }
@@ -650,11 +722,7 @@
       var d = ev.data;
       if (!d || d.tag !== TAG) return;
       if (d.t === 'connect') configure(d);
-      else if (d.t === 'disconnect') {
-        running = false;
-        stopCurrent();
-        clearTimer();
-      }
+      else if (d.t === 'disconnect') stopRunning();
     });
 
     window.Meteor = {
@@ -674,56 +742,59 @@
   }
 
   /* ================================================================== *
-   * PAGE ROLE: the public Meteor API
+   * PAGE ROLE: the public Meteor API, with the original's names, defaults,
+   * values and errors (the transport itself runs in the frame)
    * ================================================================== */
 
   function startPage() {
     if (window.Meteor && window.Meteor.isMeteorJs) return; // loaded twice
 
-    var frame = null;          // the stream.html iframe
+    var frame = null;          // the stream.html iframe (also Meteor.frameref)
     var frameOrigin = null;
     var frameReady = false;
     var frameTimer = null;
     var frameFailures = 0;
     var wanted = false;        // connect() called and not disconnected
     var waitingForLoad = false;
+    var connectQueued = false;
+
+    function noop() {}
 
     var M = {
       isMeteorJs: true,
-      hostid: '',
-      host: '',
-      port: null,              // null: 80 (https: 443), or the page's own port when host is unset
-      mode: 'stream',
-      debugmode: false,
-      pingtimeout: 20000,
-      pollfreq: 2000,
-      minpollfreq: 2000,
-      maxpollfreq: 60000,
-      polltimeout: 30000,
-      status: 0,
-      /* Extensions: path of the dynamic pages (SubscriberDynamicPageAddress)
-       * and, for tests, the stream transport ('auto' or 'iframe'). */
-      pushpath: '/push',
-      streamtransport: 'auto',
-      channels: {},
+      callbacks: {},
       channelcount: 0,
-      callbacks: {}
+      channels: {},            // name -> {backtrack, lastmsgreceived (after the first message)}
+      debugmode: false,
+      frameref: null,
+      host: null,              // null: the page's own host (the original throws)
+      hostid: null,            // null: connect() makes one, as the original: ms time + 6 random digits
+      maxpollfreq: 60000,
+      minpollfreq: 2000,
+      mode: 'stream',          // connect() resolves 'stream' to xhrinteractive (or iframe)
+      pingtimeout: 20000,
+      pollfreq: 3000,
+      pollhost: null,          // host for longpoll/smartpoll/simplepoll, when set
+      polltimeout: 30000,
+      port: 80,                // 80 is the default port (443 on an https page)
+      status: 0,
+      /* Extension: path of the dynamic pages (SubscriberDynamicPageAddress). */
+      pushpath: '/push'
     };
-    for (var e = 0; e < EVENTS.length; e++) M.callbacks[EVENTS[e]] = [];
+    for (var e = 0; e < EVENTS.length; e++) M.callbacks[EVENTS[e]] = noop;
 
     var log = makeLogger('[meteor]', function () { return M.debugmode; });
 
+    function report(err) {
+      if (window.reportError) window.reportError(err);
+      else if (window.console) window.console.error(err);
+    }
+
     function fire(evt, args) {
-      var list = M.callbacks[evt].slice();
-      for (var i = 0; i < list.length; i++) {
-        try {
-          list[i].apply(M, args);
-        } catch (err) {
-          // One broken callback must not starve the others or the transport.
-          if (window.reportError) window.reportError(err);
-          else if (window.console) window.console.error(err);
-        }
-      }
+      var fn = M.callbacks[evt];
+      if (typeof fn !== 'function') return;
+      // A broken callback must not break the transport.
+      try { fn.apply(M, args); } catch (err) { report(err); }
     }
 
     function setStatus(s) {
@@ -733,24 +804,30 @@
       fire('statuschanged', [s]);
     }
 
+    function originOf(url) { return new URL(url, location.href).origin; }
+
+    /* Where meteord answers for the current mode: Meteor.pollhost for the
+     * three poll modes when it is set (as the original), Meteor.host
+     * otherwise, and the page's own host when that is unset too. */
     function baseUrl() {
-      var proto = location.protocol === 'https:' ? 'https:' : 'http:';
-      var host = M.host;
-      var port = M.port;
+      var https = location.protocol === 'https:';
+      var dflt = https ? 443 : 80;
+      var host = has(POLLHOST_MODES, M.mode) && M.pollhost ? M.pollhost : M.host;
+      var port = M.port === null || M.port === undefined || M.port === '' ? 80 : Number(M.port);
       if (!host) {
         host = location.hostname;
-        if (port === null || port === undefined || port === '') port = location.port;
+        if (port === 80 && location.port) port = Number(location.port);
       }
-      var dflt = proto === 'https:' ? '443' : '80';
-      port = port === null || port === undefined || port === '' ? dflt : String(port);
+      host = String(host);
+      if (port === 80) port = dflt;
       if (host.indexOf(':') >= 0 && host.charAt(0) !== '[') host = '[' + host + ']';
-      return proto + '//' + host + (port === dflt ? '' : ':' + port);
+      return (https ? 'https:' : 'http:') + '//' + host + (port === dflt ? '' : ':' + port);
     }
 
     function channelList() {
       var out = [];
       for (var name in M.channels) {
-        if (!Object.prototype.hasOwnProperty.call(M.channels, name)) continue;
+        if (!has(M.channels, name)) continue;
         var ch = M.channels[name];
         out.push({ name: name, backtrack: ch.backtrack, last: ch.lastmsgreceived });
       }
@@ -764,11 +841,25 @@
     }
 
     function sendConnect() {
+      // The original reports 4 once its stream frame is there; polls never.
+      if (isStreamMode(M.mode)) setStatus(4);
       send({
-        t: 'connect', hostid: M.hostid, mode: M.mode, channels: channelList(),
-        debugmode: M.debugmode, pingtimeout: M.pingtimeout, polltimeout: M.polltimeout,
-        pollfreq: M.pollfreq, minpollfreq: M.minpollfreq, maxpollfreq: M.maxpollfreq,
-        pushpath: M.pushpath, streamtransport: M.streamtransport
+        t: 'connect', hostid: String(M.hostid), mode: M.mode, channels: channelList(),
+        debugmode: !!M.debugmode, pingtimeout: Number(M.pingtimeout), polltimeout: Number(M.polltimeout),
+        pollfreq: Number(M.pollfreq), minpollfreq: Number(M.minpollfreq), maxpollfreq: Number(M.maxpollfreq),
+        pushpath: String(M.pushpath)
+      });
+    }
+
+    /* Several connect()s in one task (joinChannel then leaveChannel) send
+     * the frame one request: two requests with one hostid racing to meteord
+     * could end with the older one closing the newer (eof). */
+    function queueConnect() {
+      if (connectQueued) return;
+      connectQueued = true;
+      Promise.resolve().then(function () {
+        connectQueued = false;
+        if (wanted && frame && frameReady) sendConnect();
       });
     }
 
@@ -779,6 +870,7 @@
         if (frame.parentNode) frame.parentNode.removeChild(frame);
       }
       frame = null;
+      M.frameref = null;
       frameReady = false;
     }
 
@@ -797,17 +889,16 @@
         }
         return;
       }
-      var base = baseUrl();
       var origin = location.origin && location.origin !== 'null' ? location.origin : '*';
       var f = document.createElement('iframe');
       f.title = 'Meteor stream';
       f.setAttribute('aria-hidden', 'true');
       f.tabIndex = -1;
       f.style.cssText = 'position:absolute;width:0;height:0;border:0;left:-9999px;top:-9999px';
-      f.src = base + '/stream.html#origin=' + encodeURIComponent(origin);
-      frameOrigin = new URL(f.src, location.href).origin;
+      f.src = baseUrl() + '/stream.html#origin=' + encodeURIComponent(origin);
+      frameOrigin = originOf(f.src);
       frame = f;
-      setStatus(2);
+      M.frameref = f;
       frameTimer = setTimeout(function () {
         frameTimer = null;
         if (frame !== f || frameReady) return;
@@ -816,6 +907,7 @@
         setStatus(3);
         if (f.parentNode) f.parentNode.removeChild(f);
         frame = null;
+        M.frameref = null;
         setTimeout(function () { if (wanted && !frame) loadFrame(); }, backoffDelay(frameFailures));
       }, FRAME_TIMEOUT);
       document.body.appendChild(f);
@@ -830,68 +922,79 @@
           frameReady = true;
           frameFailures = 0;
           if (frameTimer) { clearTimeout(frameTimer); frameTimer = null; }
-          setStatus(4);
           if (wanted) sendConnect();
           break;
         case 'msg':
           M.process(d.id, d.channel, d.text);
           break;
         case 'status':
-          if (d.status !== 4 || M.status < 4) setStatus(d.status);
+          // 1 (re-opening) and 5 (receiving) come from the transport; 4 and
+          // 6 are the page's (frame loaded, eof).
+          if (d.status === 1 || d.status === 5) setStatus(d.status);
           break;
         case 'mode':
-          if (M.mode !== d.mode) {
-            M.mode = d.mode;
-            log('mode', d.mode);
-            fire('changemode', [d.mode]);
-          }
+          // The stream fell back to polling: the original's mode and event.
+          M.mode = d.mode;
+          log('mode', d.mode);
+          fire('changemode', ['poll']);
+          // ... then connects again as the original does (status 0, 1; with
+          // a pollhost, from a frame loaded there).
+          if (wanted) M.connect();
+          break;
+        case 'pollfreq':
+          M.pollfreq = d.pollfreq;
           break;
         case 'reset':
-          fire('reset', [d.reason]);
+          if (M.status !== 0 && M.status !== 6) fire('reset', [d.reason]);
           break;
         case 'eof':
-          wanted = false;
-          setStatus(6);
-          fire('eof', []);
+          M.eof();
           break;
         default:
           break;
       }
     });
 
+    function joinedChannel(name) {
+      return typeof name === 'string' && has(M.channels, name) ? M.channels[name] : null;
+    }
+
+    /* backtrack as the original: > 0 the last n messages, any other value
+     * (0 too) the whole history, left out: live messages only. */
     M.joinChannel = function (name, backtrack) {
-      name = String(name);
-      if (!/^[A-Za-z0-9_\-%]+$/.test(name)) {
-        log('invalid channel name', name);
-        return;
-      }
-      var bt = Math.max(0, Math.floor(Number(backtrack) || 0));
-      if (M.channels[name]) {
-        M.channels[name].backtrack = bt;
-      } else {
-        M.channels[name] = { backtrack: bt, lastmsgreceived: null };
-        M.channelcount++;
-      }
-      if (wanted) sendConnect();
+      if (!name || !name.length) throw 'No channel specified';
+      if (joinedChannel(name)) throw 'Cannot join channel ' + name + ': already subscribed';
+      M.channels[name] = { backtrack: backtrack };
+      M.channelcount++;
+      log('joined channel', name);
+      if (M.status !== 0 && M.status !== 6) M.connect();
     };
 
     M.leaveChannel = function (name) {
-      if (!M.channels[name]) return;
+      if (!name || !name.length) throw 'No channel specified';
+      if (!joinedChannel(name)) throw 'Cannot leave channel ' + name + ': not subscribed';
       delete M.channels[name];
       M.channelcount--;
-      if (wanted) sendConnect();
+      log('left channel', name);
+      if (M.channelcount && M.status !== 0 && M.status !== 6) M.connect();
+      else M.disconnect();
     };
 
     M.connect = function () {
-      if (!M.hostid) M.hostid = randomId(HOSTID_LENGTH);
-      M.hostid = String(M.hostid).toLowerCase();
-      if (!/^[0-9a-z]+$/.test(M.hostid)) {
-        log('hostid must be [0-9a-z]+, generating one');
-        M.hostid = randomId(HOSTID_LENGTH);
-      }
-      if (!MODES[M.mode]) M.mode = 'stream';
+      if (isNaN(M.port)) throw 'Meteor port not specified';
+      if (!M.channelcount) throw 'No channels specified';
+      // The original's order: it disconnects first (status 0, unless it was
+      // 6) and reports 1 before it makes a hostid and resolves 'stream'.
+      if (M.status && M.status !== 6) setStatus(0);
       wanted = true;
-      if (frame && frameReady) sendConnect();
+      setStatus(1);
+      if (!M.hostid || !/^[0-9a-z]+$/i.test(String(M.hostid))) M.hostid = newHostid();
+      if (!MODE_SYNTAX.test(M.mode)) M.mode = 'stream';
+      if (M.mode === 'stream') M.mode = M.selectStreamTransport();
+      if (M.mode === 'longpoll') M.pollfreq = M.minpollfreq;
+      log('selected', M.mode, 'transport');
+      if (frame && originOf(baseUrl()) !== frameOrigin) dropFrame();
+      if (frame && frameReady) queueConnect();
       else if (!frame) loadFrame();
       // else: the frame is still loading; its "ready" sends the settings.
     };
@@ -899,42 +1002,77 @@
     M.disconnect = function () {
       wanted = false;
       dropFrame();
-      setStatus(0);
+      if (M.status && M.status !== 6) setStatus(0);
     };
 
     M.registerEventCallback = function (evt, fn) {
-      if (!M.callbacks[evt] || typeof fn !== 'function') return false;
-      M.callbacks[evt].push(fn);
-      return true;
+      if (typeof fn !== 'function') return;
+      // As the original: one function per event, each registration chained
+      // after the earlier ones; any event name; callbacks[evt] may be set by
+      // the page too. A throwing callback does not stop the next one.
+      var before = M.callbacks[evt];
+      M.callbacks[evt] = typeof before !== 'function' ? fn : function () {
+        try { before.apply(this, arguments); } catch (err) { report(err); }
+        fn.apply(this, arguments);
+      };
     };
 
-    /* Deliver one message: strictly increasing ids per channel. */
+    /* Deliver one message: strictly increasing ids per channel. The callback
+     * gets the text, as the original's, then (an extension) id and channel. */
     M.process = function (id, channel, text) {
       id = toId(id);
-      if (!(id >= 0)) return; // ping
-      var ch = M.channels[channel];
-      if (!ch) return;
-      if (ch.lastmsgreceived !== null && id <= ch.lastmsgreceived) return;
-      ch.lastmsgreceived = id;
-      fire('process', [text, id, channel]);
+      var ch = joinedChannel(channel);
+      if (id >= 0 && ch && !(typeof ch.lastmsgreceived === 'number' && id <= ch.lastmsgreceived)) {
+        ch.lastmsgreceived = id;
+        fire('process', [text, id, channel]);
+      }
+      if (wanted) setStatus(5);
     };
 
     M.channelInfo = function (name, lastId) {
-      var ch = M.channels[name];
+      var ch = joinedChannel(name);
       var id = toId(lastId);
-      if (ch && ch.lastmsgreceived === null && !(ch.backtrack > 0) && id >= 0) ch.lastmsgreceived = id;
+      var liveOnly = ch && (ch.backtrack === undefined || ch.backtrack === null);
+      if (liveOnly && ch.lastmsgreceived === undefined && id >= 0) ch.lastmsgreceived = id;
+    };
+
+    M.reset = function () {
+      if (M.status !== 0 && M.status !== 6) fire('reset', []);
+    };
+
+    /* The server ended the stream for good: no reconnect. */
+    M.eof = function () {
+      wanted = false;
+      fire('eof', []);
+      setStatus(6);
+      M.disconnect();
     };
 
     /* For the classic iframe template when a page hosts it itself. */
     M.register = function (w) {
-      w.p = function (id, chan, text) { M.process(id, chan, text); };
-      w.ch = function (name, id) { M.channelInfo(name, id); };
-      w.eof = function () { wanted = false; setStatus(6); fire('eof', []); };
+      w.p = M.process;
+      w.r = M.reset;
+      w.eof = M.eof;
+      w.ch = M.channelInfo;
+      setStatus(4);
     };
 
-    M.clearpoll = function () {};
+    M.selectStreamTransport = streamTransport;
+    M.isSupportedBrowser = function () { return typeof window.postMessage === 'function'; };
+    M.setstatus = setStatus;
+    M.log = function (text) { log(text); };
+    M.time = now;
+    M.clearpoll = noop; // poll answers are parsed in the frame
 
     window.Meteor = M;
+  }
+
+  /* As the original's: the time in ms and up to 6 random digits. */
+  function newHostid() {
+    var r = new Uint32Array(1);
+    if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(r);
+    else r[0] = Math.floor(Math.random() * 4294967296);
+    return String(now()) + String(r[0] % 1000000);
   }
 
   if (isFrame) startFrame();

@@ -198,13 +198,30 @@ export function tempDir() {
  * A TCP proxy in front of meteord that holds back the whole response of
  * every request whose request line matches `pattern` until the server closes
  * it — what a buffering reverse proxy does to a stream. Used to prove that
- * stream mode notices the missing pings and falls back to polling.
+ * stream mode notices the missing pings and falls back to polling. It
+ * records every request that reaches meteord through it as {line, host}
+ * (request line and Host header), so tests can check the exact paths; with
+ * `pattern` null it buffers nothing.
  */
 export class BufferingProxy {
   constructor(targetPort, pattern) {
     this.targetPort = targetPort;
     this.pattern = pattern;
     this.sockets = new Set();
+    this.requests = [];
+  }
+
+  /** The recorded requests whose path starts with `prefix`, each once:
+   * Chromium re-sends a request whose reused keep-alive socket turned out
+   * closed, and that copy (same line, same ?nc=) is not a new request. */
+  seen(prefix) {
+    const lines = new Set();
+    return this.requests.filter((r) => {
+      const key = `${r.host} ${r.line}`;
+      if (lines.has(key) || !r.line.split(' ')[1]?.startsWith(prefix)) return false;
+      lines.add(key);
+      return true;
+    });
   }
 
   async start() {
@@ -215,7 +232,12 @@ export class BufferingProxy {
       const held = [];
       client.on('data', (d) => {
         const head = d.toString('latin1', 0, Math.min(d.length, 2048));
-        if (/^[A-Z]+ /.test(head)) buffering = this.pattern.test(head.split('\r\n')[0]);
+        if (/^[A-Z]+ /.test(head)) {
+          const line = head.split('\r\n')[0];
+          const host = /\r\nhost: *([^\r\n]*)/i.exec(head);
+          this.requests.push({ line, host: host ? host[1] : '' });
+          buffering = this.pattern ? this.pattern.test(line) : false;
+        }
         upstream.write(d);
       });
       upstream.on('data', (d) => { if (buffering) held.push(d); else client.write(d); });
