@@ -230,15 +230,21 @@ pub struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        for subscription in self.subscriptions.take_all() {
-            self.state.channels.unsubscribe(subscription);
-        }
+        self.leave_channels();
         Stats::sub(&self.state.stats.current_subscribers, 1);
         self.state.connections.remove(&self.conn);
     }
 }
 
 impl Live {
+    /// Leave every channel. Done before the socket is closed, so a client
+    /// that saw its response end never finds itself still counted.
+    pub fn leave_channels(&mut self) {
+        for subscription in self.subscriptions.take_all() {
+            self.state.channels.unsubscribe(subscription);
+        }
+    }
+
     /// Arm the clock for this stream's mode (pings, MaxTime).
     fn arm_timers(&self) {
         let settings = &self.progress.mode.settings;
@@ -343,6 +349,7 @@ impl Live {
             End::Footer => {}
         }
         tail.extend_from_slice(&mode.footer);
+        self.leave_channels();
         self.send(&tail).await?;
         let _ = self.stream.shutdown().await;
         Ok(true)
@@ -395,6 +402,11 @@ impl Live {
         if self.subscriptions.len() > 1 {
             batch.sort_by_key(|m| m.id);
         }
+        // CloseOnEvent ends the response after one live message: the
+        // original closes on the first one it sends.
+        if self.progress.mode.settings.close_on_event {
+            batch.truncate(1);
+        }
         let (out, taken) = self.progress.render_batch(&batch);
         // Only what is written moves the cursors; the rest is read again.
         self.subscriptions.advance(&batch[..taken]);
@@ -426,6 +438,7 @@ impl Live {
             }
             count_sent(&self.state, &self.conn, taken as u64);
             if finished {
+                self.leave_channels();
                 let _ = self.stream.shutdown().await;
                 return Ok(Some(End::Done));
             }
