@@ -439,9 +439,14 @@ fn is_path_byte(b: u8) -> bool {
 }
 
 /// The root, canonicalized now (it may have been created or moved since
-/// the daemon started).
+/// the daemon started). The file system's root serves nothing, as in the
+/// original (`SubscriberDocumentRoot /` means no documents).
 fn canonical_root(root: &Path) -> Result<PathBuf, DocError> {
-    fs::canonicalize(root).map_err(|_| DocError::NotFound("document root missing"))
+    let root = fs::canonicalize(root).map_err(|_| DocError::NotFound("document root missing"))?;
+    if root.parent().is_none() {
+        return Err(DocError::NotFound("the document root is /"));
+    }
+    Ok(root)
 }
 
 /// Canonicalize `path` and require it inside `root`; also return its metadata.
@@ -768,6 +773,14 @@ mod tests {
               Content-length: 0\r\n\
               \r\n"
         );
+    }
+
+    #[test]
+    fn the_file_system_root_serves_nothing() {
+        let docs = Documents::new(PathBuf::from("/"), "index.html".to_owned());
+        assert_eq!(docs.respond("/etc/passwd").status, 404);
+        let docs = Documents::new(PathBuf::from("/tmp/.."), "index.html".to_owned());
+        assert_eq!(docs.respond("/etc/passwd").status, 404);
     }
 
     #[test]

@@ -443,3 +443,11 @@ fn connections_past_the_limit_get_an_empty_503() {
     );
     drop(held);
 }
+
+#[test]
+fn a_document_root_of_slash_serves_nothing() {
+    let daemon = Daemon::start("slashroot", &["-SubscriberDocumentRoot", "/"]);
+    for path in ["/etc/passwd", "/", "/tmp/"] {
+        assert_eq!(answer(daemon.sub, &get(path)), static_404(), "{path}");
+    }
+}

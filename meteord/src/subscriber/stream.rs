@@ -311,6 +311,7 @@ impl Live {
         match self.stream.try_read(&mut sink) {
             Ok(0) => Ok(false),
             Ok(n) => {
+                Stats::add(&self.state.stats.total_inbound_bytes, n as u64);
                 self.ignored_input = self.ignored_input.saturating_add(n as u32);
                 Ok(u64::from(self.ignored_input) <= MAX_IGNORED_INPUT)
             }
