@@ -541,7 +541,8 @@ fn content_type(name: &str) -> &'static str {
         .map(|(_, ext)| ext.to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "html" | "htm" => "text/html",
+        // .shtml is where SSI pages traditionally live.
+        "html" | "htm" | "shtml" => "text/html",
         "js" | "mjs" => "text/javascript",
         "css" => "text/css",
         "json" => "application/json",
@@ -663,6 +664,7 @@ mod tests {
     fn content_types_by_extension() {
         assert_eq!(content_type("a.HTML"), "text/html");
         assert_eq!(content_type("a.htm"), "text/html");
+        assert_eq!(content_type("a.shtml"), "text/html");
         assert_eq!(content_type("a.css"), "text/css");
         assert_eq!(content_type("a.json"), "application/json");
         assert_eq!(content_type("a.txt"), "text/plain");

@@ -128,6 +128,15 @@ fn includes_are_taken_from_the_root_and_not_expanded_twice() {
         text.split_once("\r\n\r\n").unwrap().1.to_string()
     };
     assert_eq!(body("/parts/a.html"), "[ROOT-B]");
+    // An .shtml page is HTML, includes expanded.
+    write_file(
+        &docs.join("page.shtml"),
+        "<!--#include virtual=\"b.html\"-->!",
+    );
+    assert_eq!(
+        answer(daemon.sub, &get("/page.shtml")),
+        format!("{}ROOT-B!", document_head("200 OK", "text/html", 7))
+    );
     assert_eq!(body("/nest.html"), "x[<!--#include virtual=\"b.html\"-->]y");
     assert_eq!(
         body("/sp.html"),
