@@ -460,3 +460,32 @@ fn a_document_root_of_slash_serves_nothing() {
         assert_eq!(answer(daemon.sub, &get(path)), static_404(), "{path}");
     }
 }
+
+#[test]
+fn current_subscribers_counts_every_open_subscriber_connection() {
+    let daemon = docs_daemon("counting", &[]);
+    let stat = |daemon: &Daemon| {
+        let text = daemon.controller().command("SHOWSTATS");
+        text.lines()
+            .find_map(|l| l.strip_prefix("current_subscribers: "))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    let _stream = daemon.get("/push/s/xhrinteractive/c");
+    let _pending = Client::raw(daemon.sub, b"GET /app.js HTTP/1.1\r\n");
+    daemon.wait_subscribers("c", 1);
+    assert_eq!(stat(&daemon), "2", "a stream and a head still coming");
+    assert_eq!(
+        answer(daemon.sub, &get("/push/p/simplepoll/c")),
+        EMPTY_SIMPLEPOLL
+    );
+    assert!(answer(daemon.sub, &get("/app.js")).starts_with("HTTP/1.1 200 OK\r\n"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stat(&daemon) != "2" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "closed ones still counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

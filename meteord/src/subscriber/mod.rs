@@ -33,6 +33,9 @@ const GIVE_UP_WRITE: Duration = Duration::from_secs(5);
 /// Serve one subscriber-port connection: answer it, or set up its stream
 /// and hand it to a [`stream::Live`] task of its own.
 pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
+    // As in the original, every open subscriber-port connection counts,
+    // from accept to close, whatever it asks for.
+    Stats::add(&state.stats.current_subscribers, 1);
     match handle(&state, stream, &conn).await {
         Ok(Some(live)) => {
             tokio::spawn(live.run());
@@ -43,6 +46,7 @@ pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
             tracing::debug!(conn = conn.number, ip = %conn.ip, error = %e, "subscriber connection ended");
         }
     }
+    Stats::sub(&state.stats.current_subscribers, 1);
     state.connections.remove(&conn);
 }
 
@@ -241,7 +245,6 @@ async fn serve_stream(
         state.connections.claim_hostid(conn);
     }
 
-    Stats::add(&state.stats.current_subscribers, 1);
     let info = channel_info(state, &mode, &req);
     let mut backlog = Vec::new();
     // From here on, dropping `live` (on any error too) leaves the channels.
@@ -256,6 +259,7 @@ async fn serve_stream(
         },
         woken: false,
         ignored_input: 0,
+        detached: false,
     };
     for (name, marker) in &req.channels {
         let subscription = state.channels.subscribe(name, *marker, conn, &mut backlog);
@@ -316,6 +320,7 @@ mod tests {
             },
             woken: false,
             ignored_input: 0,
+            detached: false,
         };
         let size = std::mem::size_of_val(&live.run());
         assert!(size <= 128, "the live task's future grew to {size} bytes");

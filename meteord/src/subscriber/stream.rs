@@ -226,13 +226,19 @@ pub struct Live {
     pub woken: bool,
     /// Bytes the client sent after its request (ignored, but bounded).
     pub ignored_input: u32,
+    /// Set by [`Live::run`]: the connection's end is then this task's, and
+    /// so is taking it off `current_subscribers` (before, the connection's
+    /// first task does that).
+    pub detached: bool,
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.leave_channels();
-        Stats::sub(&self.state.stats.current_subscribers, 1);
-        self.state.connections.remove(&self.conn);
+        if self.detached {
+            Stats::sub(&self.state.stats.current_subscribers, 1);
+            self.state.connections.remove(&self.conn);
+        }
     }
 }
 
@@ -289,7 +295,8 @@ impl Live {
     }
 
     /// The task that streams until the end, then closes.
-    pub fn run(self) -> LiveTask {
+    pub fn run(mut self) -> LiveTask {
+        self.detached = true;
         self.arm_timers();
         LiveTask {
             state: TaskState::Working(Self::work(self)),
