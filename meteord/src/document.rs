@@ -6,24 +6,26 @@
 //! Content-Type table, the exact response header set, and an in-memory cache
 //! that never serves a file that changed on disk.
 //!
-//! # Path rules
-//! A URL path may only contain `[A-Za-z0-9._/-]` and no `..` segment, else
+//! # Path rules (the original's)
+//! A URL path may only contain `[A-Za-z0-9._/-]` and no `..` anywhere, else
 //! 404 (so percent-encoded tricks such as `%2e%2e` are 404 because `%` is not
-//! allowed). Empty and `.` segments are ignored, so `//x` is `/x`. The joined
-//! path is canonicalized (symlinks resolved) and must still lie inside the
-//! canonical root. A path ending in `/`, or naming a directory, gets
-//! `DirectoryIndex`.
+//! allowed). Empty and `.` segments are ignored, so `//x` is `/x` and
+//! `/app.js/` is `/app.js`. A path naming a directory gets `DirectoryIndex`.
+//! Ours also canonicalizes the joined path (symlinks resolved) and requires
+//! it to lie inside the canonical root.
 //!
-//! # Includes
-//! `<!--#include virtual="/x.html"-->` (spaces allowed before `-->`) is
-//! replaced by that document's content, expanded the same way, in text
-//! documents only (those sent with `charset=utf-8`), so binary files are never
-//! rewritten. A virtual path without a leading `/` is relative to the
-//! including document's directory, as in Apache SSI. The included path
-//! follows the same rules as a request. **A missing or refused include
-//! becomes an empty string** (and a warning in the log): a comment would be
-//! a syntax error inside JavaScript or CSS. Nesting deeper than
-//! [`MAX_INCLUDE_DEPTH`] also expands to nothing.
+//! # Includes (the original's)
+//! `<!--#include virtual="x.html"-->` (spaces allowed before `virtual` and
+//! `-->`) is replaced by that document's raw content: the path is taken from
+//! the root whether or not it starts with `/`, and includes inside included
+//! content are left as they are. Only text documents (those sent with
+//! `charset=utf-8`) are expanded, so binary files are never rewritten. The
+//! included path follows the same rules as a request; **a missing or refused
+//! include becomes an empty string** (and a warning in the log).
+//!
+//! # Answers
+//! The original's fixed header set, `Server: meteord` and `Content-length`
+//! (lower-case l) included; a 404 has an empty body (`Content-length: 0`).
 //!
 //! # Cache
 //! Keyed by URL path; each entry remembers every file it was built from
@@ -45,10 +47,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-/// Deepest include nesting expanded; deeper includes become empty. Eight is
-/// far beyond any real page layout and stops include cycles early.
-pub const MAX_INCLUDE_DEPTH: usize = 8;
-
 /// Most documents kept in the cache. A push host serves a handful of files
 /// (`meteor.js`, `stream.html`, …); 64 leaves ample room.
 pub const MAX_CACHE_ENTRIES: usize = 64;
@@ -61,9 +59,9 @@ pub const MAX_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// everything else.
 pub const MAX_CACHED_BODY: usize = 1024 * 1024;
 
-/// Largest response body served at all (document plus expanded includes).
-/// Include fan-out could otherwise multiply a small file exponentially;
-/// beyond this the answer is 500.
+/// Largest response body served at all (document plus expanded includes):
+/// a page could include one big file many times. Beyond this the answer is
+/// a 500 with the 404's header set and an empty body.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Files whose mtime is this recent are served but not cached: a second
@@ -102,7 +100,7 @@ enum DocError {
     NotFound(&'static str),
     /// The body would exceed [`MAX_BODY`].
     TooLarge,
-    /// Reading a file that exists failed.
+    /// Reading a file that exists failed: 404 as well, as in the original.
     Io(io::Error),
 }
 
@@ -232,7 +230,7 @@ impl Documents {
         }
         let mut deps = Vec::new();
         let mut budget = MAX_BODY;
-        match self.render(url_path, 0, &mut deps, &mut budget) {
+        match self.render(url_path, true, &mut deps, &mut budget) {
             Ok((body, content_type)) => {
                 let response = build_response("200 OK", content_type, &body);
                 let now = SystemTime::now();
@@ -253,7 +251,7 @@ impl Documents {
                 tracing::debug!(path = url_path, reason = why, "document not found");
                 DocumentResponse {
                     status: 404,
-                    bytes: error_response("404 Not Found"),
+                    bytes: empty_response("404 Not Found"),
                 }
             }
             Err(DocError::TooLarge) => {
@@ -264,14 +262,14 @@ impl Documents {
                 );
                 DocumentResponse {
                     status: 500,
-                    bytes: error_response("500 Internal Server Error"),
+                    bytes: empty_response("500 Internal Server Error"),
                 }
             }
             Err(DocError::Io(err)) => {
                 tracing::warn!(path = url_path, error = %err, "document read failed");
                 DocumentResponse {
-                    status: 500,
-                    bytes: error_response("500 Internal Server Error"),
+                    status: 404,
+                    bytes: empty_response("404 Not Found"),
                 }
             }
         }
@@ -337,19 +335,21 @@ impl Documents {
         if !url_path.bytes().all(is_path_byte) {
             return Err(DocError::NotFound("character outside [A-Za-z0-9._/-]"));
         }
+        if url_path.contains("..") {
+            return Err(DocError::NotFound("'..' in the path"));
+        }
         let mut joined = root.to_path_buf();
         let mut name = String::new();
         for segment in url_path.split('/') {
             match segment {
                 "" | "." => {}
-                ".." => return Err(DocError::NotFound("'..' segment")),
                 segment => {
                     joined.push(segment);
                     name = segment.to_owned();
                 }
             }
         }
-        let wants_directory = url_path.is_empty() || url_path.ends_with('/') || name.is_empty();
+        let wants_directory = name.is_empty();
         if wants_directory {
             joined.push(&self.directory_index);
             name.clone_from(&self.directory_index);
@@ -370,13 +370,13 @@ impl Documents {
         })
     }
 
-    /// The body of `url_path` with includes expanded, and its Content-Type.
-    /// Every file consulted is appended to `deps`; `budget` is what may still
-    /// be added to the body.
+    /// The body of `url_path`, its includes expanded if `expand`, and its
+    /// Content-Type. Every file consulted is appended to `deps`; `budget` is
+    /// what may still be added to the body.
     fn render(
         &self,
         url_path: &str,
-        depth: usize,
+        expand: bool,
         deps: &mut Vec<Dep>,
         budget: &mut usize,
     ) -> Result<(Vec<u8>, &'static str), DocError> {
@@ -398,7 +398,7 @@ impl Documents {
             target: Some((resolved.file, stamp)),
         });
         let content_type = content_type(&resolved.name);
-        if !is_text(content_type) || memchr(&raw, INCLUDE_OPEN).is_none() {
+        if !expand || !is_text(content_type) || memchr(&raw, INCLUDE_OPEN).is_none() {
             return Ok((raw, content_type));
         }
         let mut out = Vec::with_capacity(raw.len());
@@ -415,16 +415,7 @@ impl Documents {
             // The directive's own bytes were counted in the budget; give
             // them back before adding the included text.
             *budget += used;
-            let target = join_virtual(url_path, target);
-            if depth + 1 >= MAX_INCLUDE_DEPTH {
-                tracing::warn!(
-                    path = url_path,
-                    include = target,
-                    "include nested too deep, left empty"
-                );
-                continue;
-            }
-            match self.render(&target, depth + 1, deps, budget) {
+            match self.render(target, false, deps, budget) {
                 Ok((included, _)) => out.extend_from_slice(&included),
                 Err(DocError::NotFound(why)) => {
                     tracing::warn!(
@@ -448,9 +439,14 @@ fn is_path_byte(b: u8) -> bool {
 }
 
 /// The root, canonicalized now (it may have been created or moved since
-/// the daemon started).
+/// the daemon started). The file system's root serves nothing, as in the
+/// original (`SubscriberDocumentRoot /` means no documents).
 fn canonical_root(root: &Path) -> Result<PathBuf, DocError> {
-    fs::canonicalize(root).map_err(|_| DocError::NotFound("document root missing"))
+    let root = fs::canonicalize(root).map_err(|_| DocError::NotFound("document root missing"))?;
+    if root.parent().is_none() {
+        return Err(DocError::NotFound("the document root is /"));
+    }
+    Ok(root)
 }
 
 /// Canonicalize `path` and require it inside `root`; also return its metadata.
@@ -522,25 +518,20 @@ fn parse_include(text: &[u8]) -> Option<(&str, usize)> {
     if at == before {
         return None;
     }
-    let rest = text.get(at..)?;
-    let rest = rest.strip_prefix(b"virtual=\"")?;
-    at += b"virtual=\"".len();
-    let len = rest.iter().position(|&b| b == b'"')?;
+    text.get(at..)?.strip_prefix(b"virtual")?;
+    at += b"virtual".len();
+    skip_spaces(&mut at);
+    let rest = text.get(at..)?.strip_prefix(b"=\"")?;
+    at += b"=\"".len();
+    let len = rest
+        .iter()
+        .position(|&b| b == b'"')
+        .filter(|&len| len > 0)?;
     let target = std::str::from_utf8(&rest[..len]).ok()?;
     at += len + 1;
     skip_spaces(&mut at);
     text.get(at..)?.strip_prefix(INCLUDE_CLOSE)?;
     Some((target, at + INCLUDE_CLOSE.len()))
-}
-
-/// The URL path of an include: absolute as given, else relative to the
-/// including document's directory.
-fn join_virtual(including: &str, target: &str) -> String {
-    if target.starts_with('/') {
-        return target.to_owned();
-    }
-    let dir = including.rfind('/').map_or("/", |i| &including[..=i]);
-    format!("{dir}{target}")
 }
 
 /// Content-Type for a file name, by extension (case-insensitive).
@@ -550,7 +541,8 @@ fn content_type(name: &str) -> &'static str {
         .map(|(_, ext)| ext.to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "html" | "htm" => "text/html",
+        // .shtml is where SSI pages traditionally live.
+        "html" | "htm" | "shtml" => "text/html",
         "js" | "mjs" => "text/javascript",
         "css" => "text/css",
         "json" => "application/json",
@@ -600,12 +592,10 @@ fn build_response(status: &str, content_type: &str, body: &[u8]) -> Bytes {
     Bytes::from(bytes)
 }
 
-/// A short HTML error page with the same header set.
-fn error_response(status: &str) -> Bytes {
-    let body = format!(
-        "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>\n"
-    );
-    build_response(status, "text/html", body.as_bytes())
+/// A status with the same header set and an empty body: the original's 404
+/// (`Content-length: 0`), and the shape of every other fixed answer ours adds.
+pub fn empty_response(status: &str) -> Bytes {
+    build_response(status, "text/html", b"")
 }
 
 #[cfg(test)]
@@ -674,6 +664,7 @@ mod tests {
     fn content_types_by_extension() {
         assert_eq!(content_type("a.HTML"), "text/html");
         assert_eq!(content_type("a.htm"), "text/html");
+        assert_eq!(content_type("a.shtml"), "text/html");
         assert_eq!(content_type("a.css"), "text/css");
         assert_eq!(content_type("a.json"), "application/json");
         assert_eq!(content_type("a.txt"), "text/plain");
@@ -718,6 +709,7 @@ mod tests {
         std::os::unix::fs::symlink(&outer.0, root.join("updir")).unwrap();
         let docs = Documents::new(root.clone(), "index.html".to_owned());
         assert_eq!(docs.respond("/ok.txt").status, 200);
+        assert_eq!(docs.respond("/ok.txt/").status, 200, "trailing slashes go");
         for path in [
             "/../secret.txt",
             "/a/../../secret.txt",
@@ -731,7 +723,7 @@ mod tests {
             "/ok.txt\0",
             "/ok .txt",
             "\\..\\secret.txt",
-            "/ok.txt/",
+            "/ok..txt",
             "/missing.txt",
             "/", // no index.html in root
         ] {
@@ -768,15 +760,29 @@ mod tests {
     }
 
     #[test]
-    fn not_found_has_header_set_and_html_body() {
+    fn not_found_is_the_originals_empty_answer() {
         let dir = TempDir::new("notfound");
         let response = docs(&dir).respond("/nope.html");
         assert_eq!(response.status, 404);
-        let (head, body) = split(&response);
-        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\nServer: "));
-        assert!(head.contains("Content-Type: text/html; charset=utf-8\r\n"));
-        assert!(head.contains(&format!("Content-length: {}\r\n", body.len())));
-        assert!(String::from_utf8(body).unwrap().contains("404 Not Found"));
+        assert_eq!(
+            &response.bytes[..],
+            b"HTTP/1.1 404 Not Found\r\n\
+              Server: meteord\r\n\
+              Content-Type: text/html; charset=utf-8\r\n\
+              Pragma: no-cache\r\n\
+              Cache-Control: no-cache, no-store, must-revalidate\r\n\
+              Expires: Thu, 1 Jan 1970 00:00:00 GMT\r\n\
+              Content-length: 0\r\n\
+              \r\n"
+        );
+    }
+
+    #[test]
+    fn the_file_system_root_serves_nothing() {
+        let docs = Documents::new(PathBuf::from("/"), "index.html".to_owned());
+        assert_eq!(docs.respond("/etc/passwd").status, 404);
+        let docs = Documents::new(PathBuf::from("/tmp/.."), "index.html".to_owned());
+        assert_eq!(docs.respond("/etc/passwd").status, 404);
     }
 
     #[test]
@@ -787,7 +793,7 @@ mod tests {
     }
 
     #[test]
-    fn includes_are_expanded_recursively() {
+    fn includes_are_taken_from_the_root_and_not_nested() {
         let dir = TempDir::new("include");
         write_old(
             &dir.0,
@@ -799,11 +805,22 @@ mod tests {
             "parts/head.html",
             "[<!--#include virtual=\"inner.html\"-->]",
         );
-        write_old(&dir.0, "parts/inner.html", "inner");
-        let response = docs(&dir).respond("/page.html");
-        assert_eq!(body_text(&response), "A[inner]BC");
+        write_old(
+            &dir.0,
+            "parts/rel.html",
+            "<!--#include virtual=\"inner.html\"-->",
+        );
+        write_old(&dir.0, "parts/inner.html", "parts inner");
+        write_old(&dir.0, "inner.html", "root inner");
+        let docs = docs(&dir);
+        let response = docs.respond("/page.html");
+        assert_eq!(
+            body_text(&response),
+            "A[<!--#include virtual=\"inner.html\"-->]BC"
+        );
         let (head, _) = split(&response);
-        assert!(head.contains("Content-length: 10\r\n"), "{head}");
+        assert!(head.contains("Content-length: 41\r\n"), "{head}");
+        assert_eq!(body_text(&docs.respond("/parts/rel.html")), "root inner");
     }
 
     #[test]
@@ -817,7 +834,7 @@ mod tests {
     }
 
     #[test]
-    fn include_cycles_stop_at_depth_limit() {
+    fn a_document_including_itself_is_expanded_once() {
         let dir = TempDir::new("cycle");
         write_old(
             &dir.0,
@@ -826,7 +843,10 @@ mod tests {
         );
         let response = docs(&dir).respond("/loop.html");
         assert_eq!(response.status, 200);
-        assert_eq!(body_text(&response), "x".repeat(MAX_INCLUDE_DEPTH));
+        assert_eq!(
+            body_text(&response),
+            "xx<!--#include virtual=\"/loop.html\"-->"
+        );
     }
 
     #[test]
@@ -946,22 +966,20 @@ mod tests {
     }
 
     #[test]
-    fn include_blowup_is_bounded() {
+    fn include_fan_out_is_bounded() {
         let dir = TempDir::new("blowup");
-        // Each of 6 levels includes the next twice: 2^6 copies of 300 KiB
-        // would be 19 MB, over MAX_BODY.
-        const LEVELS: usize = 6;
-        for level in 0..LEVELS {
-            let next = format!("<!--#include virtual=\"/l{}.txt\"-->", level + 1);
-            write_old(&dir.0, &format!("l{level}.txt"), &format!("{next}{next}"));
-        }
-        write_old(&dir.0, &format!("l{LEVELS}.txt"), &"z".repeat(300 * 1024));
+        // 17 copies of 1 MiB are over MAX_BODY (16 MiB); 15 fit.
+        write_old(&dir.0, "big.txt", &"z".repeat(1024 * 1024));
+        let include = "<!--#include virtual=\"/big.txt\"-->";
+        write_old(&dir.0, "many.txt", &include.repeat(17));
+        write_old(&dir.0, "fewer.txt", &include.repeat(15));
         let docs = docs(&dir);
-        assert_eq!(docs.respond("/l0.txt").status, 500);
-        // One level less (2^5 copies, 9.6 MB) is served in full.
-        let response = docs.respond("/l1.txt");
+        let too_large = docs.respond("/many.txt");
+        assert_eq!(too_large.status, 500);
+        assert!(split(&too_large).0.contains("Content-length: 0\r\n"));
+        let response = docs.respond("/fewer.txt");
         assert_eq!(response.status, 200);
-        assert_eq!(split(&response).1.len(), 32 * 300 * 1024);
+        assert_eq!(split(&response).1.len(), 15 * 1024 * 1024);
     }
 
     #[test]
@@ -976,8 +994,11 @@ mod tests {
         );
         assert_eq!(parse_include(b"<!--#include virtual=\"a\""), None);
         assert_eq!(parse_include(b"<!--#include virtual=a-->"), None);
-        assert_eq!(join_virtual("/x/y.html", "z.html"), "/x/z.html");
-        assert_eq!(join_virtual("/y.html", "/q/z.html"), "/q/z.html");
-        assert_eq!(join_virtual("y.html", "z.html"), "/z.html");
+        assert_eq!(
+            parse_include(b"<!--#include virtual =\"a\"-->"),
+            Some(("a", 28))
+        );
+        assert_eq!(parse_include(b"<!--#include virtual= \"a\"-->"), None);
+        assert_eq!(parse_include(b"<!--#include virtual=\"\"-->"), None);
     }
 }

@@ -41,5 +41,6 @@ mod test_support;
 pub mod udp;
 pub mod wakeup;
 
-/// What `~server~` and the `Server:` header say.
-pub const SERVER_NAME: &str = concat!("meteord/", env!("CARGO_PKG_VERSION"));
+/// What `~server~` and the `Server:` header say: the program's name and
+/// nothing more, as the original sends it (its `$0`, `meteord`).
+pub const SERVER_NAME: &str = "meteord";

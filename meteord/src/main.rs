@@ -70,7 +70,7 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     let log = log::init(&config)?;
     let ids = open_ids(&config)?;
     tracing::info!(
-        version = meteord::SERVER_NAME,
+        version = env!("CARGO_PKG_VERSION"),
         config = %config.source.as_deref().map_or("built-in".into(), |p| p.display().to_string()),
         fd_limit,
         first_id = ids.peek(),

@@ -272,10 +272,17 @@ async fn accept_loop(
     }
 }
 
-/// Over the connection limit: say so briefly and close.
+/// Over the connection limit: say so briefly and close. The original has no
+/// limit, so no answer of its own to copy: a subscriber gets a 503 in the
+/// header set of the original's own fixed answers (its static 404), with an
+/// empty body — a complete HTTP answer, before its request is even read.
 async fn refuse(mut stream: TcpStream, kind: ConnKind) {
+    let subscriber;
     let reply: &[u8] = match kind {
-        ConnKind::Subscriber => b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 22\r\nConnection: close\r\n\r\ntoo many connections\r\n",
+        ConnKind::Subscriber => {
+            subscriber = crate::document::empty_response("503 Service Unavailable");
+            &subscriber
+        }
         ConnKind::Controller => b"ERR Too many connections\r\n",
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;

@@ -190,19 +190,29 @@ fn status_of(daemon: &Daemon, request: &[u8]) -> String {
 }
 
 #[test]
-fn hostile_http_gets_a_clear_status_and_hurts_nobody() {
+fn hostile_http_gets_the_originals_answers_and_hurts_nobody() {
     let daemon = Daemon::start("hostile", &["-HeaderTimeout", "1"]);
     let mut stream = daemon.get("/push/ok/xhrinteractive/c");
     daemon.wait_subscribers("c", 1);
 
-    assert_eq!(
-        status_of(&daemon, b"\x16\x03\x01garbage\r\n\r\n"),
-        "HTTP/1.1 400 Bad Request"
-    );
+    // Garbage and other methods: the default header as a 404, then the
+    // default footer, as the original answers them.
+    for request in [
+        &b"\x16\x03\x01garbage\r\n\r\n"[..],
+        b"POST /push/a/b/c HTTP/1.1\r\n\r\n",
+    ] {
+        let mut c = Client::raw(daemon.sub, request);
+        assert_eq!(
+            c.read_to_close(),
+            "HTTP/1.1 404 Not Found\r\n\r\n\r\n</body></html>"
+        );
+    }
+    // A long request line and many headers are read like any other head
+    // (here: documents that do not exist).
     let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000));
     assert_eq!(
         status_of(&daemon, long.as_bytes()),
-        "HTTP/1.1 414 URI Too Long"
+        "HTTP/1.1 404 Not Found"
     );
     let mut many = String::from("GET / HTTP/1.1\r\n");
     for i in 0..100 {
@@ -211,14 +221,11 @@ fn hostile_http_gets_a_clear_status_and_hurts_nobody() {
     many.push_str("\r\n");
     assert_eq!(
         status_of(&daemon, many.as_bytes()),
-        "HTTP/1.1 431 Request Header Fields Too Large"
-    );
-    assert_eq!(
-        status_of(&daemon, b"POST /push/a/b/c HTTP/1.1\r\n\r\n"),
-        "HTTP/1.1 405 Method Not Allowed"
+        "HTTP/1.1 404 Not Found"
     );
 
-    // Headers dribbled forever: cut off after HeaderTimeout.
+    // Headers dribbled forever: cut off after HeaderTimeout with what the
+    // original's housekeeping writes, the default footer.
     let mut slow = TcpStream::connect(daemon.sub).unwrap();
     slow.set_read_timeout(Some(WAIT)).unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\n").unwrap();
@@ -231,7 +238,7 @@ fn hostile_http_gets_a_clear_status_and_hurts_nobody() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = slow.read_to_string(&mut reply);
-    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+    assert_eq!(reply, "</body></html>");
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // The well-behaved subscriber never noticed.

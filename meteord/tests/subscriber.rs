@@ -313,7 +313,7 @@ fn a_second_connection_with_the_same_hostid_replaces_the_first() {
     let daemon = Daemon::start("hostid", &[]);
     let mut first = daemon.get("/push/same/iframe/chat");
     daemon.wait_subscribers("chat", 1);
-    let mut second = daemon.get("/push/SAME/iframe/chat");
+    let mut second = daemon.get("/push/same/iframe/chat");
     let text = first.read_to_close();
     assert!(
         text.ends_with("<script>eof();</script>\r\n</body></html>"),

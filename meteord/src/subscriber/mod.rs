@@ -1,8 +1,9 @@
 //! The subscriber port: one task per connection. It reads one request head
 //! (bounded in size and time), then either serves a static document, handles
-//! `/disconnect/<hostid>`, or becomes a stream: header and replayed backlog
-//! here, then live messages, pings and the footer in [`stream::Live`] — all
-//! bytes from the mode's compiled templates.
+//! `/disconnect/<hostid>`, answers 404, or becomes a stream: header and
+//! replayed backlog here, then live messages, pings and the footer in
+//! [`stream::Live`]. Every answer but a document's is made of the compiled
+//! templates (the mode's, or the defaults), as in the original.
 
 pub mod request;
 pub mod stream;
@@ -19,12 +20,22 @@ use crate::registry::{Conn, StopReason, StreamDetails};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{ChannelInfoValues, CompiledMode, HeaderValues};
-use request::{HeadError, Route, StreamRequest};
+use request::{Route, StreamRequest};
 use stream::{Joined, Live, Progress, count_sent, write_out};
+
+/// The mode whose backlog ends the response in the original (by name).
+const LONGPOLL: &str = "longpoll";
+
+/// How long the footer for a given-up head may take to write: the client
+/// that never finished its request may not read either.
+const GIVE_UP_WRITE: Duration = Duration::from_secs(5);
 
 /// Serve one subscriber-port connection: answer it, or set up its stream
 /// and hand it to a [`stream::Live`] task of its own.
 pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
+    // As in the original, every open subscriber-port connection counts,
+    // from accept to close, whatever it asks for.
+    Stats::add(&state.stats.current_subscribers, 1);
     match handle(&state, stream, &conn).await {
         Ok(Some(live)) => {
             tokio::spawn(live.run());
@@ -35,12 +46,15 @@ pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
             tracing::debug!(conn = conn.number, ip = %conn.ip, error = %e, "subscriber connection ended");
         }
     }
+    Stats::sub(&state.stats.current_subscribers, 1);
     state.connections.remove(&conn);
 }
 
 enum HeadRead {
     Head(request::Head),
-    Refused(HeadError),
+    /// Not complete within [`request::MAX_HEAD`] bytes or the head
+    /// timeout, or the daemon is stopping.
+    GaveUp,
     Closed,
 }
 
@@ -49,10 +63,11 @@ async fn read_head(stream: &mut TcpStream, state: &State, conn: &Conn) -> io::Re
     loop {
         tokio::select! {
             ready = stream.readable() => ready?,
-            // Shutdown: a client still sending its request is not waited for.
+            // Shutdown: a client still sending its request is not waited
+            // for; it gets what the original sends it then, the footer.
             _ = conn.wakeup.wait() => {
                 if conn.stop_reason() != StopReason::Running {
-                    return Ok(HeadRead::Closed);
+                    return Ok(HeadRead::GaveUp);
                 }
                 continue;
             }
@@ -66,10 +81,11 @@ async fn read_head(stream: &mut TcpStream, state: &State, conn: &Conn) -> io::Re
         };
         Stats::add(&state.stats.total_inbound_bytes, n as u64);
         buf.extend_from_slice(&chunk[..n]);
-        match request::parse_head(&buf) {
-            Ok(Some(head)) => return Ok(HeadRead::Head(head)),
-            Ok(None) => {}
-            Err(e) => return Ok(HeadRead::Refused(e)),
+        if let Some(head) = request::parse_head(&buf) {
+            return Ok(HeadRead::Head(head));
+        }
+        if buf.len() > request::MAX_HEAD {
+            return Ok(HeadRead::GaveUp);
         }
     }
 }
@@ -82,79 +98,79 @@ async fn handle(
 ) -> io::Result<Option<Live>> {
     let config = state.config();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
-    let head = match timeout(header_timeout, read_head(&mut stream, state, conn)).await {
-        Err(_) => {
-            tracing::debug!(ip = %conn.ip, "request head timed out");
-            respond_error(
-                state,
-                &mut stream,
-                "408 Request Timeout",
-                "request timed out",
-            )
-            .await;
+    let read = timeout(header_timeout, read_head(&mut stream, state, conn)).await;
+    let head = match read.map_or(Ok(HeadRead::GaveUp), |result| result)? {
+        HeadRead::Closed => return Ok(None),
+        HeadRead::GaveUp => {
+            tracing::debug!(ip = %conn.ip, "request head never completed");
+            give_up(state, &mut stream, conn).await;
             return Ok(None);
         }
-        Ok(result) => match result? {
-            HeadRead::Closed => return Ok(None),
-            HeadRead::Refused(e) => {
-                tracing::info!(ip = %conn.ip, error = %e, "bad request");
-                respond_error(state, &mut stream, e.status(), &e.to_string()).await;
-                return Ok(None);
-            }
-            HeadRead::Head(head) => head,
-        },
+        HeadRead::Head(head) => head,
     };
-    if head.method != "GET" {
-        respond_error(
-            state,
-            &mut stream,
-            "405 Method Not Allowed",
-            "only GET is served",
-        )
-        .await;
-        return Ok(None);
-    }
-    match request::route(&head.target, &config.subscriber_dynamic_page_address) {
+    // What follows the head (a body, a second request) is never read: the
+    // first request alone is answered.
+    let defaults = state.modes().get("").clone();
+    match request::route(&head.text, &config.subscriber_dynamic_page_address) {
+        Route::Stream(req) if req.channels.is_empty() => {
+            let mode = state.modes().get(&req.mode).clone();
+            // The original registers a persistent hostid before it looks at
+            // the channels: the older connection is replaced even so.
+            if mode.settings.persist {
+                let user_agent = request::user_agent(&head.text);
+                let _ = conn.details.set(stream_details(&req, &mode, &user_agent));
+                state.connections.claim_hostid(conn);
+            }
+            not_found(state, &mut stream, conn, &mode).await?;
+            Ok(None)
+        }
+        Route::Stream(req) => {
+            let user_agent = request::user_agent(&head.text);
+            serve_stream(state, stream, conn, req, user_agent).await
+        }
+        Route::Disconnect(hostid) => {
+            state.connections.disconnect_hostid(&hostid);
+            let mut out = Vec::new();
+            defaults.render_header(&mut out, &header_values("200 OK", b""));
+            out.extend_from_slice(&defaults.footer);
+            write_out(state, &mut stream, conn, &out).await?;
+            Ok(None)
+        }
         Route::Document(path) => serve_document(state, &mut stream, conn, path)
             .await
             .map(|()| None),
-        Route::Disconnect(hostid) => {
-            let found = state.connections.disconnect_hostid(&hostid);
-            let body = if found {
-                "disconnected\n"
-            } else {
-                "no such subscriber\n"
-            };
-            write_out(state, &mut stream, conn, &plain_response("200 OK", body)).await?;
+        Route::Unknown => {
+            not_found(state, &mut stream, conn, &defaults).await?;
             Ok(None)
         }
-        Route::BadStream => {
-            let modes = state.modes();
-            not_found_stream(state, &mut stream, conn, modes.get("")).await?;
-            Ok(None)
-        }
-        Route::Stream(req) => serve_stream(state, stream, conn, req, head.user_agent).await,
     }
 }
 
-fn plain_response(status: &str, body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status}\r\nServer: {}\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache, no-store, must-revalidate\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        crate::SERVER_NAME,
-        body.len()
+fn header_values<'a>(status: &'a str, channel_info: &'a [u8]) -> HeaderValues<'a> {
+    HeaderValues {
+        status,
+        server_time: unix_now(),
+        channel_info,
+    }
+}
+
+fn stream_details(req: &StreamRequest, mode: &CompiledMode, user_agent: &str) -> StreamDetails {
+    StreamDetails::new(
+        &req.hostid,
+        &req.mode,
+        user_agent,
+        mode.settings.max_time,
+        mode.settings.persist,
     )
-    .into_bytes()
 }
 
-async fn respond_error(state: &State, stream: &mut TcpStream, status: &str, reason: &str) {
-    Stats::add(&state.stats.errors_served, 1);
-    let mut response = plain_response(status, &format!("{reason}\n"));
-    if status.starts_with("405") {
-        let at = response.len() - reason.len() - 3;
-        response.splice(at..at, b"\r\nAllow: GET".iter().copied());
-    }
-    // The client may already be gone; nothing else to do then.
-    let _ = timeout(Duration::from_secs(5), stream.write_all(&response)).await;
+/// A head that never completed: the original's housekeeping closes such a
+/// connection after writing the default FooterTemplate (no status line),
+/// and so do we — sooner, at the head timeout or size bound.
+async fn give_up(state: &State, stream: &mut TcpStream, conn: &Conn) {
+    let footer = state.modes().get("").footer.clone();
+    // The client may be gone or stalled; nothing else to do then.
+    let _ = timeout(GIVE_UP_WRITE, write_out(state, stream, conn, &footer)).await;
 }
 
 async fn serve_document(
@@ -177,7 +193,10 @@ async fn serve_document(
     Ok(())
 }
 
-async fn not_found_stream(
+/// 404 rendered with `mode`'s header and footer: for a stream request
+/// without a valid channel (its own mode) and for anything the daemon does
+/// not serve (the defaults).
+async fn not_found(
     state: &State,
     stream: &mut TcpStream,
     conn: &Conn,
@@ -185,14 +204,7 @@ async fn not_found_stream(
 ) -> io::Result<()> {
     Stats::add(&state.stats.errors_served, 1);
     let mut out = Vec::new();
-    mode.render_header(
-        &mut out,
-        &HeaderValues {
-            status: "404 Not Found",
-            server_time: unix_now(),
-            channel_info: b"",
-        },
-    );
+    mode.render_header(&mut out, &header_values("404 Not Found", b""));
     out.extend_from_slice(&mode.footer);
     write_out(state, stream, conn, &out).await?;
     Ok(())
@@ -221,29 +233,18 @@ fn channel_info(state: &State, mode: &CompiledMode, req: &StreamRequest) -> Vec<
 /// Send the header and backlog; `Some(live)` when the stream goes on.
 async fn serve_stream(
     state: &Arc<State>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     conn: &Arc<Conn>,
     req: StreamRequest,
     user_agent: String,
 ) -> io::Result<Option<Live>> {
     let mode = state.modes().get(&req.mode).clone();
-    if req.channels.is_empty() {
-        not_found_stream(state, &mut stream, conn, &mode).await?;
-        return Ok(None);
-    }
     let settings = mode.settings.clone();
-    let _ = conn.details.set(StreamDetails::new(
-        &req.hostid,
-        &req.mode,
-        &user_agent,
-        settings.max_time,
-        settings.persist,
-    ));
+    let _ = conn.details.set(stream_details(&req, &mode, &user_agent));
     if settings.persist {
         state.connections.claim_hostid(conn);
     }
 
-    Stats::add(&state.stats.current_subscribers, 1);
     let info = channel_info(state, &mode, &req);
     let mut backlog = Vec::new();
     // From here on, dropping `live` (on any error too) leaves the channels.
@@ -258,6 +259,7 @@ async fn serve_stream(
         },
         woken: false,
         ignored_input: 0,
+        detached: false,
     };
     for (name, marker) in &req.channels {
         let subscription = state.channels.subscribe(name, *marker, conn, &mut backlog);
@@ -268,21 +270,19 @@ async fn serve_stream(
     }
 
     let mut out = Vec::with_capacity(settings.header_template.len() + 256);
-    mode.render_header(
-        &mut out,
-        &HeaderValues {
-            status: "200 OK",
-            server_time: unix_now(),
-            channel_info: &info,
-        },
-    );
+    mode.render_header(&mut out, &header_values("200 OK", &info));
     // The whole backlog goes out with the header, in one write.
     let replayed = live.progress.append(&mut out, &backlog, usize::MAX) as u64;
     live.subscriptions.advance(&backlog[..replayed as usize]);
     drop(backlog);
-    let finished = live.progress.finished();
+    // After the backlog the original closes a stream only for a mode named
+    // `longpoll` (whatever its CloseOnEvent); CloseOnEvent itself acts on
+    // live messages.
+    let finished =
+        !settings.persist || live.progress.max_reached() || (req.mode == LONGPOLL && replayed > 0);
     if finished {
         out.extend_from_slice(&mode.footer);
+        live.leave_channels();
     }
     live.woken |= write_out(state, &mut live.stream, conn, &out).await?;
     count_sent(state, conn, replayed);
@@ -320,6 +320,7 @@ mod tests {
             },
             woken: false,
             ignored_input: 0,
+            detached: false,
         };
         let size = std::mem::size_of_val(&live.run());
         assert!(size <= 128, "the live task's future grew to {size} bytes");

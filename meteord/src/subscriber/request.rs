@@ -1,137 +1,189 @@
-//! The subscriber port's request grammar, free of I/O: the HTTP request head
-//! (with hard limits) and the Meteor stream path
-//! `/push/<hostid>/<mode>/<chan>[.r<id>|.b<n>|.h][/<chan>…]`.
+//! The subscriber port's request grammar, free of I/O, read the way the
+//! original reads it, because deployed clients and proxies see exactly what
+//! that reading gives.
+//!
+//! # The head
+//! Bytes are cut into lines at `\n` (a `\r` just before it is dropped); the
+//! head is every line up to the first empty one. A `\r` followed by anything
+//! but `\n` ends the reading for good: the head never completes (the
+//! original stalls there too), and the connection meets the head timeout.
+//! Nothing else is checked: no method, no version, no header syntax.
+//!
+//! # What it asks for
+//! The head's lines, each ended by `\n`, are searched (anywhere, not just in
+//! the request line) for, in this order:
+//! 1. a stream: `GET` (any case), white space, SubscriberDynamicPageAddress
+//!    (any case), `/<hostid>/<mode>/<channels>` where hostid and mode are
+//!    `[0-9A-Za-z]+` and the channels are the longest run of
+//!    `[0-9A-Za-z_%./-]` — so `/push/h/m/a b` asks for channel `a` and a
+//!    query string simply ends the run;
+//! 2. `GET /disconnect/<id>` (case as written), the id being everything up
+//!    to the next white space (a query string included);
+//! 3. `GET <path>` (case as written), the path ending at white space or `?`,
+//!    served as a static document;
+//!
+//! and anything else (another method, garbage) is answered 404 with the
+//! default templates. The channels are split at `/`; each definition is
+//! `name`, `name.r<id>`, `name.b<n>` or `name.h` ([`parse_channel`]); invalid
+//! ones are skipped, and a channel named twice keeps its last definition.
 
 use crate::broker::valid_channel_name;
 use crate::channel::Backlog;
 
-/// Longest request line we read; longer is answered 414.
-pub const MAX_REQUEST_LINE: usize = 8 * 1024;
-/// Longest request head (line + headers); longer is answered 431.
-pub const MAX_HEAD: usize = 16 * 1024;
-/// Most header lines; real browsers send about 20.
-pub const MAX_HEADERS: usize = 64;
+/// Most bytes of a request head we read (the original reads without
+/// bound): far above any real browser's request with its cookies (a few
+/// KiB), and it bounds what a connection that never finishes its head
+/// holds. Past it the head is given up, as after the head timeout.
+pub const MAX_HEAD: usize = 32 * 1024;
 
-/// The parts of a request head the subscriber port uses.
+/// A complete request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
-    pub method: String,
-    /// Path and query, as sent.
-    pub target: String,
-    pub user_agent: String,
-    /// Bytes the head took in the buffer.
+    /// Its lines before the empty one, each followed by `\n` (line ends
+    /// normalized, as the original keeps them).
+    pub text: Vec<u8>,
+    /// Bytes the head took in the buffer, its empty line included.
     pub len: usize,
 }
 
-/// A request head we refuse; each maps to an HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum HeadError {
-    #[error("malformed request")]
-    Malformed,
-    #[error("request line longer than {MAX_REQUEST_LINE} bytes")]
-    UriTooLong,
-    #[error("request head longer than {MAX_HEAD} bytes or more than {MAX_HEADERS} headers")]
-    HeadersTooLarge,
-}
-
-impl HeadError {
-    pub fn status(self) -> &'static str {
-        match self {
-            HeadError::Malformed => "400 Bad Request",
-            HeadError::UriTooLong => "414 URI Too Long",
-            HeadError::HeadersTooLarge => "431 Request Header Fields Too Large",
+/// The head in `buf`, or `None` while it is incomplete (or can never
+/// complete, after a bare `\r`).
+pub fn parse_head(buf: &[u8]) -> Option<Head> {
+    let mut text = Vec::new();
+    let mut at = 0;
+    loop {
+        let rest = &buf[at..];
+        let end = rest.iter().position(|&b| b == b'\r' || b == b'\n')?;
+        let used = match rest[end] {
+            b'\n' => end + 1,
+            _ if rest.get(end + 1) == Some(&b'\n') => end + 2,
+            // A bare CR: the original's line splitter never moves past it.
+            _ => return None,
+        };
+        at += used;
+        if end == 0 {
+            return Some(Head { text, len: at });
         }
-    }
-}
-
-/// Parse the head in `buf`: `Ok(None)` means "incomplete, read more".
-pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    if line_end.map_or(buf.len(), |e| e) > MAX_REQUEST_LINE {
-        return Err(HeadError::UriTooLong);
-    }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => {
-            let user_agent = request
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("user-agent"))
-                .map(|h| String::from_utf8_lossy(h.value).into_owned())
-                .unwrap_or_default();
-            Ok(Some(Head {
-                method: request.method.unwrap_or_default().to_owned(),
-                target: request.path.unwrap_or_default().to_owned(),
-                user_agent,
-                len,
-            }))
-        }
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Err(HeadError::HeadersTooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(HeadError::HeadersTooLarge),
-        Err(_) => Err(HeadError::Malformed),
+        text.extend_from_slice(&rest[..end]);
+        text.push(b'\n');
     }
 }
 
 /// A stream request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRequest {
-    /// Lower-cased (hostids are case-insensitive).
+    /// As written: hostids are case-sensitive (`abc` and `ABC` are two
+    /// subscribers), as in the original.
     pub hostid: String,
     pub mode: String,
     /// Valid channel definitions in order of first mention; a channel named
-    /// twice keeps the last definition.
+    /// twice keeps the last definition. May be empty (answered 404 with the
+    /// mode's templates).
     pub channels: Vec<(String, Backlog)>,
 }
 
-/// What a GET on the subscriber port asks for.
+/// What a request head asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Stream(StreamRequest),
-    /// Under the stream prefix but not understood (bad hostid or mode).
-    BadStream,
+    /// The id as written (it may hold anything but white space).
     Disconnect(String),
+    /// The path as written, before any `?`.
     Document(String),
+    /// Nothing the daemon serves: 404 with the default templates.
+    Unknown,
 }
 
-/// Route `target` (path + optional query); `prefix` is
-/// SubscriberDynamicPageAddress, matched case-insensitively.
-pub fn route(target: &str, prefix: &str) -> Route {
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
-    let prefix = prefix.trim_end_matches('/');
-    if let Some(rest) = strip_prefix_ignore_case(path, prefix).and_then(|r| r.strip_prefix('/')) {
-        return parse_stream(rest).map_or(Route::BadStream, Route::Stream);
+/// Route a head's `text`; `prefix` is SubscriberDynamicPageAddress.
+pub fn route(text: &[u8], prefix: &str) -> Route {
+    let prefix = prefix.as_bytes();
+    if let Some(stream) = leftmost(text, |at| stream_at(text, at, prefix)) {
+        return Route::Stream(stream);
     }
-    if let Some(hostid) = path.strip_prefix("/disconnect/") {
-        let hostid = hostid.trim_end_matches('/');
-        if valid_hostid(hostid) {
-            return Route::Disconnect(hostid.to_ascii_lowercase());
-        }
+    if let Some(id) = leftmost(text, |at| disconnect_at(text, at)) {
+        return Route::Disconnect(id);
     }
-    Route::Document(path.to_owned())
+    if let Some(path) = leftmost(text, |at| document_at(text, at)) {
+        return Route::Document(path);
+    }
+    Route::Unknown
 }
 
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+/// The User-Agent as the original takes it: the rest of the line after the
+/// first `User-Agent: ` (any case, anywhere in the head) that is followed by
+/// at least one character; `-` when there is none.
+pub fn user_agent(text: &[u8]) -> String {
+    const NAME: &[u8] = b"user-agent: ";
+    (0..text.len())
+        .find_map(|at| {
+            let value = text.get(at..at + NAME.len())?;
+            if !value.eq_ignore_ascii_case(NAME) {
+                return None;
+            }
+            let rest = &text[at + NAME.len()..];
+            let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            (end > 0).then(|| String::from_utf8_lossy(&rest[..end]).into_owned())
+        })
+        .unwrap_or_else(|| "-".to_owned())
 }
 
-fn valid_hostid(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric())
+/// The first position of `text` where `found` matches.
+fn leftmost<T>(text: &[u8], found: impl Fn(usize) -> Option<T>) -> Option<T> {
+    (0..text.len()).find_map(found)
 }
 
-fn valid_mode(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+/// White space as the original's pattern means it on bytes.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
-fn parse_stream(rest: &str) -> Option<StreamRequest> {
-    let mut parts = rest.split('/');
-    let hostid = parts.next().filter(|h| valid_hostid(h))?;
-    let mode = parts.next().filter(|m| valid_mode(m))?;
+fn is_channel_run_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'.' | b'/')
+}
+
+/// `GET` at `at` followed by white space: where the white space ends.
+fn after_get(text: &[u8], at: usize, any_case: bool) -> Option<usize> {
+    let word = text.get(at..at + 3)?;
+    if !(word == b"GET" || any_case && word.eq_ignore_ascii_case(b"GET")) {
+        return None;
+    }
+    let start = at + 3;
+    let end = start + run(&text[start..], is_space);
+    (end > start).then_some(end)
+}
+
+/// Length of the run at the start of `text` of bytes that satisfy `keep`.
+fn run(text: &[u8], keep: impl Fn(u8) -> bool) -> usize {
+    text.iter().position(|&b| !keep(b)).unwrap_or(text.len())
+}
+
+/// `text[at..]` starts with `word`, any case: what follows it.
+fn after_word<'a>(text: &'a [u8], at: usize, word: &[u8]) -> Option<&'a [u8]> {
+    let rest = text.get(at..)?;
+    let head = rest.get(..word.len())?;
+    head.eq_ignore_ascii_case(word).then(|| &rest[word.len()..])
+}
+
+/// A non-empty run of `keep` bytes followed by `/`: the run and what
+/// follows the slash.
+fn segment(text: &[u8], keep: impl Fn(u8) -> bool) -> Option<(&[u8], &[u8])> {
+    let len = run(text, keep);
+    (len > 0 && text.get(len) == Some(&b'/')).then(|| (&text[..len], &text[len + 1..]))
+}
+
+fn stream_at(text: &[u8], at: usize, prefix: &[u8]) -> Option<StreamRequest> {
+    let start = after_get(text, at, true)?;
+    let rest = after_word(text, start, prefix)?.strip_prefix(b"/")?;
+    let (hostid, rest) = segment(rest, |b| b.is_ascii_alphanumeric())?;
+    let (mode, rest) = segment(rest, |b| b.is_ascii_alphanumeric())?;
+    let definitions = &rest[..run(rest, is_channel_run_byte)];
+    if definitions.is_empty() {
+        return None;
+    }
     let mut channels: Vec<(String, Backlog)> = Vec::new();
-    for definition in parts {
+    // Every byte here is ASCII (the run's alphabet).
+    let definitions = String::from_utf8_lossy(definitions);
+    for definition in definitions.split('/') {
         let Some((name, backlog)) = parse_channel(definition) else {
             continue; // invalid definitions are skipped
         };
@@ -141,10 +193,24 @@ fn parse_stream(rest: &str) -> Option<StreamRequest> {
         }
     }
     Some(StreamRequest {
-        hostid: hostid.to_ascii_lowercase(),
-        mode: mode.to_owned(),
+        hostid: String::from_utf8_lossy(hostid).into_owned(),
+        mode: String::from_utf8_lossy(mode).into_owned(),
         channels,
     })
+}
+
+fn disconnect_at(text: &[u8], at: usize) -> Option<String> {
+    let start = after_get(text, at, false)?;
+    let rest = text[start..].strip_prefix(b"/disconnect/")?;
+    let id = &rest[..run(rest, |b| !is_space(b))];
+    (!id.is_empty()).then(|| String::from_utf8_lossy(id).into_owned())
+}
+
+fn document_at(text: &[u8], at: usize) -> Option<String> {
+    let start = after_get(text, at, false)?;
+    let rest = &text[start..];
+    let path = &rest[..run(rest, |b| !is_space(b) && b != b'?')];
+    (!path.is_empty()).then(|| String::from_utf8_lossy(path).into_owned())
 }
 
 /// One channel definition: `name`, `name.r<id>`, `name.b<n>`, `name.h`.
@@ -185,8 +251,16 @@ pub fn parse_channel(definition: &str) -> Option<(&str, Backlog)> {
 mod tests {
     use super::*;
 
+    fn head(request: &str) -> Vec<u8> {
+        parse_head(request.as_bytes()).expect("complete head").text
+    }
+
+    fn routed(request: &str) -> Route {
+        route(&head(request), "/push")
+    }
+
     fn stream(target: &str) -> StreamRequest {
-        match route(target, "/push") {
+        match routed(&format!("GET {target} HTTP/1.1\r\n\r\n")) {
             Route::Stream(s) => s,
             other => panic!("{target}: {other:?}"),
         }
@@ -225,9 +299,25 @@ mod tests {
     }
 
     #[test]
+    fn head_lines_end_at_lf_with_an_optional_cr() {
+        let req = b"GET /push/h/m/c HTTP/1.1\r\nHost: x\nUser-Agent: T/1.0 \r\n\r\nrest";
+        let head = parse_head(req).unwrap();
+        assert_eq!(
+            head.text,
+            b"GET /push/h/m/c HTTP/1.1\nHost: x\nUser-Agent: T/1.0 \n"
+        );
+        assert_eq!(&req[head.len..], b"rest");
+        assert_eq!(parse_head(b"GET /x HTTP/1.1\r\nHost"), None);
+        assert_eq!(parse_head(b"GET /x HTTP/1.1\r\n\r"), None);
+        assert_eq!(parse_head(b"\r\n").unwrap().text, b"");
+        // A bare CR stalls the head for good, whatever follows.
+        assert_eq!(parse_head(b"GET /x\rHTTP/1.1\r\n\r\n"), None);
+    }
+
+    #[test]
     fn stream_paths() {
         let s = stream("/push/AbC123/xhrinteractive/chat.b10/news.r5?nocache=1");
-        assert_eq!(s.hostid, "abc123");
+        assert_eq!(s.hostid, "AbC123", "hostids keep their case");
         assert_eq!(s.mode, "xhrinteractive");
         assert_eq!(
             s.channels,
@@ -236,16 +326,25 @@ mod tests {
                 ("news".into(), Backlog::FromId(5))
             ]
         );
+        assert_eq!(stream("/PUSH/h/iframe/c").mode, "iframe");
+        assert_eq!(stream("/push/h/IFrame/c").mode, "IFrame");
         assert_eq!(
-            stream("/PUSH/h/iframe/c").mode,
-            "iframe",
-            "prefix is case-insensitive"
+            stream("/push/h/m/ch!at/x").channels,
+            vec![("ch".into(), Backlog::None)],
+            "the channel run ends at the first byte outside its alphabet"
         );
         assert_eq!(
-            stream("/push/h/IFrame/c").mode,
-            "IFrame",
-            "mode keeps its case"
+            stream("/push/h/m/a b").channels,
+            vec![("a".into(), Backlog::None)]
         );
+        assert_eq!(
+            stream("/push/h/m/c/").channels,
+            vec![("c".into(), Backlog::None)]
+        );
+        let lower = routed("get /push/h/m/c HTTP/1.0\r\n\r\n");
+        assert!(matches!(lower, Route::Stream(_)), "{lower:?}");
+        let no_version = routed("GET /push/h/m/c\r\n\r\n");
+        assert!(matches!(no_version, Route::Stream(_)), "{no_version:?}");
     }
 
     #[test]
@@ -259,70 +358,98 @@ mod tests {
             ]
         );
         assert!(stream("/push/h/longpoll/bad.x").channels.is_empty());
-        assert!(stream("/push/h/longpoll").channels.is_empty());
+        assert!(stream("/push/h/longpoll//").channels.is_empty());
     }
 
     #[test]
-    fn other_routes() {
-        assert_eq!(route("/push/bad-host/m/c", "/push"), Route::BadStream);
-        assert_eq!(route("/push/h//c", "/push"), Route::BadStream);
-        assert_eq!(
-            route("/disconnect/ABC", "/push"),
-            Route::Disconnect("abc".into())
-        );
-        assert_eq!(
-            route("/meteor.js?v=1", "/push"),
-            Route::Document("/meteor.js".into())
-        );
-        assert_eq!(
-            route("/pushy/x", "/push"),
-            Route::Document("/pushy/x".into())
-        );
-        assert_eq!(
-            route("/stream/h/m/c", "/stream/"),
-            route("/stream/h/m/c", "/stream")
-        );
-    }
-
-    #[test]
-    fn head_parsing() {
-        let req = b"GET /push/h/m/c HTTP/1.1\r\nHost: x\r\nUser-Agent: Test/1.0\r\n\r\nrest";
-        let head = parse_head(req).unwrap().unwrap();
-        assert_eq!(head.method, "GET");
-        assert_eq!(head.target, "/push/h/m/c");
-        assert_eq!(head.user_agent, "Test/1.0");
-        assert_eq!(&req[head.len..], b"rest");
-        assert_eq!(parse_head(b"GET /x HTTP/1.1\r\nHost"), Ok(None));
-        assert_eq!(
-            parse_head(b"GET /x HTTP/1.1\nHost: a\n\n")
-                .unwrap()
-                .unwrap()
-                .target,
-            "/x"
-        );
-    }
-
-    #[test]
-    fn head_limits() {
-        assert_eq!(
-            parse_head(b"\x01\x02 garbage\r\n\r\n"),
-            Err(HeadError::Malformed)
-        );
-        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_LINE));
-        assert_eq!(parse_head(long.as_bytes()), Err(HeadError::UriTooLong));
-        let mut many = String::from("GET / HTTP/1.1\r\n");
-        for i in 0..=MAX_HEADERS {
-            many.push_str(&format!("X-{i}: v\r\n"));
+    fn what_is_not_a_stream_is_a_document() {
+        for (target, path) in [
+            ("/push/bad-host/m/c", "/push/bad-host/m/c"),
+            ("/push/h/my_mode/c", "/push/h/my_mode/c"),
+            ("/push/h//c", "/push/h//c"),
+            ("/push/h/longpoll/", "/push/h/longpoll/"),
+            ("/push/h/longpoll", "/push/h/longpoll"),
+            ("/meteor.js?v=1", "/meteor.js"),
+            ("/pushy/x", "/pushy/x"),
+            ("/DISCONNECT/abc", "/DISCONNECT/abc"),
+            ("/disconnect/", "/disconnect/"),
+            ("http://host/push/h/m/c", "http://host/push/h/m/c"),
+        ] {
+            assert_eq!(
+                routed(&format!("GET {target} HTTP/1.1\r\n\r\n")),
+                Route::Document(path.into()),
+                "{target}"
+            );
         }
-        many.push_str("\r\n");
-        assert_eq!(parse_head(many.as_bytes()), Err(HeadError::HeadersTooLarge));
-        let mut big = String::from("GET / HTTP/1.1\r\n");
-        while big.len() <= MAX_HEAD {
-            big.push_str("X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+
+    #[test]
+    fn disconnect_takes_the_id_as_written() {
+        assert_eq!(
+            routed("GET /disconnect/ABC HTTP/1.1\r\n\r\n"),
+            Route::Disconnect("ABC".into())
+        );
+        assert_eq!(
+            routed("GET /disconnect/abc?x=1/y HTTP/1.1\r\n\r\n"),
+            Route::Disconnect("abc?x=1/y".into())
+        );
+    }
+
+    #[test]
+    fn the_patterns_are_searched_anywhere_in_the_head() {
+        for request in [
+            "HEAD /app.js HTTP/1.1\r\n\r\n",
+            "POST /push/h/m/c HTTP/1.1\r\n\r\n",
+            "get /app.js HTTP/1.1\r\n\r\n",
+            "GET ?x HTTP/1.1\r\n\r\n",
+            "\x16\x03\x01garbage\r\n\r\n",
+            "\r\n",
+        ] {
+            assert_eq!(routed(request), Route::Unknown, "{request:?}");
         }
         assert_eq!(
-            parse_head(&big.as_bytes()[..MAX_HEAD + 1]),
-            Err(HeadError::HeadersTooLarge)
+            routed("FORGET /app.js HTTP/1.1\r\n\r\n"),
+            Route::Document("/app.js".into())
+        );
+        assert_eq!(
+            routed("POST /x HTTP/1.1\r\nX-A: GET /app.js\r\n\r\n"),
+            Route::Document("/app.js".into())
+        );
+        assert_eq!(
+            routed("GET\t /app.js HTTP/1.1\r\n\r\n"),
+            Route::Document("/app.js".into())
+        );
+        // A stream anywhere wins over a document earlier in the head.
+        assert!(matches!(
+            routed("GET /app.js HTTP/1.1\r\nX: GET /push/h/m/c\r\n\r\n"),
+            Route::Stream(_)
+        ));
+    }
+
+    #[test]
+    fn the_prefix_is_taken_literally() {
+        let text = head("GET /stream/h/m/c HTTP/1.1\r\n\r\n");
+        assert!(matches!(route(&text, "/stream"), Route::Stream(_)));
+        assert!(matches!(route(&text, "/STREAM"), Route::Stream(_)));
+        assert!(matches!(route(&text, "/stream/"), Route::Document(_)));
+        let bare = head("GET /h/m/c HTTP/1.1\r\n\r\n");
+        assert!(matches!(route(&bare, ""), Route::Stream(_)));
+    }
+
+    #[test]
+    fn user_agent_as_the_original_takes_it() {
+        let ua = |head_text: &str| user_agent(&head(head_text));
+        assert_eq!(
+            ua("GET / HTTP/1.1\r\nUser-Agent: A/1 (x) \r\n\r\n"),
+            "A/1 (x) "
+        );
+        assert_eq!(ua("GET / HTTP/1.1\r\n\r\n"), "-");
+        assert_eq!(ua("GET / HTTP/1.1\r\nUser-Agent:A\r\n\r\n"), "-");
+        assert_eq!(ua("GET / HTTP/1.1\r\nuser-agent: \r\n\r\n"), "-");
+        assert_eq!(ua("GET / HTTP/1.1\r\nUser-Agent:  two\r\n\r\n"), " two");
+        assert_eq!(
+            ua("GET / HTTP/1.1\r\nX-User-Agent: first\r\nUser-Agent: second\r\n\r\n"),
+            "first"
         );
     }
 }

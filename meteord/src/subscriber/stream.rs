@@ -226,19 +226,31 @@ pub struct Live {
     pub woken: bool,
     /// Bytes the client sent after its request (ignored, but bounded).
     pub ignored_input: u32,
+    /// Set by [`Live::run`]: the connection's end is then this task's, and
+    /// so is taking it off `current_subscribers` (before, the connection's
+    /// first task does that).
+    pub detached: bool,
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
-        for subscription in self.subscriptions.take_all() {
-            self.state.channels.unsubscribe(subscription);
+        self.leave_channels();
+        if self.detached {
+            Stats::sub(&self.state.stats.current_subscribers, 1);
+            self.state.connections.remove(&self.conn);
         }
-        Stats::sub(&self.state.stats.current_subscribers, 1);
-        self.state.connections.remove(&self.conn);
     }
 }
 
 impl Live {
+    /// Leave every channel. Done before the socket is closed, so a client
+    /// that saw its response end never finds itself still counted.
+    pub fn leave_channels(&mut self) {
+        for subscription in self.subscriptions.take_all() {
+            self.state.channels.unsubscribe(subscription);
+        }
+    }
+
     /// Arm the clock for this stream's mode (pings, MaxTime).
     fn arm_timers(&self) {
         let settings = &self.progress.mode.settings;
@@ -283,7 +295,8 @@ impl Live {
     }
 
     /// The task that streams until the end, then closes.
-    pub fn run(self) -> LiveTask {
+    pub fn run(mut self) -> LiveTask {
+        self.detached = true;
         self.arm_timers();
         LiveTask {
             state: TaskState::Working(Self::work(self)),
@@ -305,6 +318,7 @@ impl Live {
         match self.stream.try_read(&mut sink) {
             Ok(0) => Ok(false),
             Ok(n) => {
+                Stats::add(&self.state.stats.total_inbound_bytes, n as u64);
                 self.ignored_input = self.ignored_input.saturating_add(n as u32);
                 Ok(u64::from(self.ignored_input) <= MAX_IGNORED_INPUT)
             }
@@ -343,6 +357,7 @@ impl Live {
             End::Footer => {}
         }
         tail.extend_from_slice(&mode.footer);
+        self.leave_channels();
         self.send(&tail).await?;
         let _ = self.stream.shutdown().await;
         Ok(true)
@@ -395,6 +410,11 @@ impl Live {
         if self.subscriptions.len() > 1 {
             batch.sort_by_key(|m| m.id);
         }
+        // CloseOnEvent ends the response after one live message: the
+        // original closes on the first one it sends.
+        if self.progress.mode.settings.close_on_event {
+            batch.truncate(1);
+        }
         let (out, taken) = self.progress.render_batch(&batch);
         // Only what is written moves the cursors; the rest is read again.
         self.subscriptions.advance(&batch[..taken]);
@@ -426,6 +446,7 @@ impl Live {
             }
             count_sent(&self.state, &self.conn, taken as u64);
             if finished {
+                self.leave_channels();
                 let _ = self.stream.shutdown().await;
                 return Ok(Some(End::Done));
             }
