@@ -232,12 +232,10 @@ enum Reply {
 }
 
 fn parse_reply(line: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(line);
-    if let Some(id) = text.strip_prefix("OK\t")
-        && let Ok(id) = id.parse::<u64>()
-    {
+    if let Some(id) = meteor_proto::reply::parse_ok_reply(line) {
         return Reply::Ok(id);
     }
+    let text = String::from_utf8_lossy(line);
     if let Some(reason) = text.strip_prefix("ERR") {
         let reason = reason.trim();
         return Reply::Err(if reason.is_empty() {

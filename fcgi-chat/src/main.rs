@@ -9,8 +9,9 @@ use clap::Parser;
 use fcgi_chat::cli::{Cli, Mode};
 use fcgi_chat::controller::Controller;
 use fcgi_chat::devhttp::{self, DevHttp};
-use fcgi_chat::fastcgi::{self, StdListener};
+use fcgi_chat::fastcgi;
 use fcgi_chat::handler::App;
+use fcgi_chat::listen::{self, StdListener};
 use tracing_subscriber::EnvFilter;
 
 /// sysexits EX_USAGE: bad command line or configuration.
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
 
 fn bind(mode: Mode, app: Arc<App>) -> anyhow::Result<Bound> {
     match mode {
-        Mode::Inherited => match fastcgi::adopt_stdin_listener()? {
+        Mode::Inherited => match listen::adopt_stdin_listener()? {
             Some(l) => Ok(Bound::FastCgi(l)),
             None => anyhow::bail!(
                 "fd 0 is not a listening socket: run under a FastCGI spawner (Apache \
@@ -93,7 +94,7 @@ fn bind(mode: Mode, app: Arc<App>) -> anyhow::Result<Bound> {
                  (see --help)"
             ),
         },
-        Mode::Listen(addr, perms) => Ok(Bound::FastCgi(fastcgi::bind(&addr, perms)?)),
+        Mode::Listen(addr, perms) => Ok(Bound::FastCgi(listen::bind(&addr, perms)?)),
         Mode::Http {
             addr,
             root,
