@@ -106,6 +106,23 @@ pub enum StdListener {
 }
 
 impl StdListener {
+    /// `host:port` or `unix:/path` of the bound socket, as `--listen`
+    /// spells it.
+    pub fn local_addr(&self) -> String {
+        match self {
+            Self::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|e| format!("(unknown: {e})"), |a| a.to_string()),
+            Self::Unix(l, _) => match l.local_addr() {
+                Ok(a) => match a.as_pathname() {
+                    Some(path) => format!("unix:{}", path.display()),
+                    None => "unix:(unnamed)".to_owned(),
+                },
+                Err(e) => format!("(unknown: {e})"),
+            },
+        }
+    }
+
     /// Path of a socket file we created, to remove at shutdown.
     pub fn cleanup_path(&self) -> Option<&Path> {
         match self {

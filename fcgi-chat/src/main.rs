@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(
+        listen = %bound.local_addr(),
         controller = %settings.controller,
         channel = %settings.chat.channel,
         "fcgi-chat {} ready",
@@ -80,6 +81,19 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+impl Bound {
+    /// The address actually bound, for the ready line: with port 0 the
+    /// kernel chose it, and tests (or an operator) read it from there.
+    fn local_addr(&self) -> String {
+        match self {
+            Bound::FastCgi(listener) => listener.local_addr(),
+            Bound::Http(listener, _) => listener
+                .local_addr()
+                .map_or_else(|e| format!("(unknown: {e})"), |a| a.to_string()),
         }
     }
 }

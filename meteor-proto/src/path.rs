@@ -24,7 +24,13 @@ mod tests {
         assert!(valid_path_bytes(b"/meteor.js"));
         assert!(valid_path_bytes(b"/a/b-c_d.e/"));
         assert!(valid_path_bytes(b""));
-        for bad in [&b"/a b"[..], b"/%2e%2e/", b"/a\\b", b"/a?x", "/\u{e9}".as_bytes()] {
+        for bad in [
+            &b"/a b"[..],
+            b"/%2e%2e/",
+            b"/a\\b",
+            b"/a?x",
+            "/\u{e9}".as_bytes(),
+        ] {
             assert!(!valid_path_bytes(bad), "{bad:?}");
         }
     }

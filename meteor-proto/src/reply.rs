@@ -36,7 +36,10 @@ mod tests {
     #[test]
     fn formats_the_original_bytes() {
         assert_eq!(OkReply(42).to_string(), "OK\t42\r\n");
-        assert_eq!(OkReply(u64::MAX).to_string(), "OK\t18446744073709551615\r\n");
+        assert_eq!(
+            OkReply(u64::MAX).to_string(),
+            "OK\t18446744073709551615\r\n"
+        );
     }
 
     #[test]
