@@ -164,7 +164,8 @@ async fn open_retrying(
 
 /// One subscriber, from its first connect to the end of the run: reports
 /// the first connect's [`Outcome`] (and each storm reconnect's) on
-/// `outcomes`, and gives its connect permit back once connected.
+/// `outcomes`, and gives its connect permit back once the first connect is
+/// over, whatever its outcome.
 pub async fn run(
     local: usize,
     plan: Rc<Plan>,
@@ -190,68 +191,110 @@ pub async fn run(
     };
     shared.borrow_mut().subs[local].connected = true;
     storm.mark_unchanged();
-    if !buf.is_empty() {
-        let n = buf.len();
-        absorb(&shared, local, &mut buf, n);
-    }
     loop {
-        if buf.capacity() - buf.len() < payload::PREFIX_MAX {
-            buf.reserve(s.read_buf);
-        }
-        let storming;
-        tokio::select! {
-            r = stream.read_buf(&mut buf) => {
-                match r {
-                    Ok(n) if n > 0 => {
-                        absorb(&shared, local, &mut buf, n);
-                        continue;
-                    }
-                    // End of response: normal for long-poll, a disconnect otherwise.
-                    _ => storming = false,
-                }
-            }
-            changed = storm.changed() => {
-                if changed.is_err() {
-                    return; // the worker is finishing
-                }
-                storming = true;
-            }
-        }
-        drop(stream);
-        {
-            let mut sh = shared.borrow_mut();
-            if s.mode == Mode::Longpoll && !storming {
-                sh.reconnects += 1;
-            } else if !storming {
-                sh.disconnects += 1;
-            }
-        }
-        let (next, failures, error) = open_retrying(&plan, local, &shared, true, &mut buf).await;
-        if storming {
-            let _ = outcomes.send(Outcome {
-                ok: next.is_some(),
-                attempts_failed: failures,
-                at: Instant::now(),
-                error,
-            });
-        }
-        match next {
-            Some(n) => stream = n,
-            None => {
-                let mut sh = shared.borrow_mut();
-                sh.subs[local].gave_up = true;
-                sh.subs[local].connected = false;
-                return;
-            }
-        }
-        if !storming {
-            shared.borrow_mut().reconnects += u64::from(s.mode != Mode::Longpoll);
-        }
         if !buf.is_empty() {
             let n = buf.len();
             absorb(&shared, local, &mut buf, n);
         }
+        let storming = match read_until_end(
+            &mut stream,
+            &mut buf,
+            &shared,
+            local,
+            &mut storm,
+            s.read_buf,
+        )
+        .await
+        {
+            Ended::WorkerDone => return,
+            Ended::Closed => false,
+            Ended::Storm => true,
+        };
+        drop(stream);
+        match reconnect(&plan, local, &shared, &outcomes, storming, &mut buf).await {
+            Some(next) => stream = next,
+            None => return,
+        }
     }
+}
+
+/// Why a subscriber stopped reading its stream.
+enum Ended {
+    /// The server ended the response: normal for long-poll, a disconnect
+    /// otherwise.
+    Closed,
+    /// A storm began: drop the connection and resume.
+    Storm,
+    /// The worker is finishing.
+    WorkerDone,
+}
+
+/// Reads deliveries into the tally until the stream ends or a storm says
+/// to drop it.
+async fn read_until_end(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    shared: &RefCell<Shared>,
+    local: usize,
+    storm: &mut watch::Receiver<u64>,
+    read_buf: usize,
+) -> Ended {
+    loop {
+        if buf.capacity() - buf.len() < payload::PREFIX_MAX {
+            buf.reserve(read_buf);
+        }
+        tokio::select! {
+            r = stream.read_buf(buf) => match r {
+                Ok(n) if n > 0 => absorb(shared, local, buf, n),
+                _ => return Ended::Closed,
+            },
+            changed = storm.changed() => {
+                return if changed.is_err() { Ended::WorkerDone } else { Ended::Storm };
+            }
+        }
+    }
+}
+
+/// Opens the next connection, resuming after the last message seen, and
+/// counts why: a long-poll re-poll, or a disconnect (then a reconnect) the
+/// server caused; a storm's reconnect is reported as an [`Outcome`]
+/// instead. `None`: the subscriber gave up.
+async fn reconnect(
+    plan: &Plan,
+    local: usize,
+    shared: &RefCell<Shared>,
+    outcomes: &mpsc::UnboundedSender<Outcome>,
+    storming: bool,
+    buf: &mut BytesMut,
+) -> Option<TcpStream> {
+    let longpoll = plan.settings.mode == Mode::Longpoll;
+    if !storming {
+        let mut sh = shared.borrow_mut();
+        if longpoll {
+            sh.reconnects += 1;
+        } else {
+            sh.disconnects += 1;
+        }
+    }
+    let (next, failures, error) = open_retrying(plan, local, shared, true, buf).await;
+    if storming {
+        let _ = outcomes.send(Outcome {
+            ok: next.is_some(),
+            attempts_failed: failures,
+            at: Instant::now(),
+            error,
+        });
+    }
+    let Some(next) = next else {
+        let mut sh = shared.borrow_mut();
+        sh.subs[local].gave_up = true;
+        sh.subs[local].connected = false;
+        return None;
+    };
+    if !storming && !longpoll {
+        shared.borrow_mut().reconnects += 1;
+    }
+    Some(next)
 }
 
 #[cfg(test)]
