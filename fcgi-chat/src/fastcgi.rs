@@ -1,10 +1,10 @@
 //! FastCGI front end (tokio-fastcgi glue): the accept loop over a socket
 //! from [`listen`](crate::listen), one task per connection and per
-//! request, and rendering a [`Response`](crate::response::Response) as a
+//! request, and rendering a [`Response`] as a
 //! CGI `Status:` header block.
 //!
 //! Body size: every connection's read half goes through
-//! [`StdinCap`](crate::stdin_cap::StdinCap), so a huge body costs at most the
+//! [`StdinCap`], so a huge body costs at most the
 //! cap plus one record before the handler answers 413.
 
 use std::io::Read as _;

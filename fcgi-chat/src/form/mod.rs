@@ -4,7 +4,7 @@
 //! header values in, [`Validated`] or a [`FormError`] (which knows its HTTP
 //! status) out, so FastCGI and the dev HTTP server share it unchanged.
 //!
-//! The body decoders live beneath it: [`urlencoded`] and [`multipart`],
+//! The body decoders live beneath it: `urlencoded` and `multipart`,
 //! both giving the raw `(name, value)` byte pairs that [`validate`] checks.
 
 mod multipart;

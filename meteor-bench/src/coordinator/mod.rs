@@ -2,14 +2,14 @@
 //! storm, samples the server from /proc and merges everything into one
 //! [`Report`]. [`run`] reads as the list of its phases (each bounded in
 //! time), one function each:
-//! 1. [`connect`]: sample the server; start workers, which connect their
+//! 1. `connect`: sample the server; start workers, which connect their
 //!    subscribers at the ramp rate and answer `READY`;
-//! 2. [`settle`], sample the server again (memory per subscriber), then
-//!    [`prefill`] the histories when asked;
-//! 3. [`publish`] for the duration (storm: every subscriber reconnects
+//! 2. `settle`, sample the server again (memory per subscriber), then
+//!    `prefill` the histories when asked;
+//! 3. `publish` for the duration (storm: every subscriber reconnects
 //!    halfway), sampling the server all along;
-//! 4. [`drain`], sample the server (CPU seconds of the publish window);
-//! 5. [`results`]: `STOP` with the per-channel counts; workers answer
+//! 4. `drain`, sample the server (CPU seconds of the publish window);
+//! 5. `results`: `STOP` with the per-channel counts; workers answer
 //!    `RESULT`.
 //!
 //! - [`workers`] — the worker processes and their pipes;
