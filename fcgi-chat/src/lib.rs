@@ -8,7 +8,7 @@
 //! - [`escape`] — the escaping rules (pure; property-tested);
 //! - [`form`] — method / content type / body / field validation (pure),
 //!   with the urlencoded and multipart decoders beneath it;
-//! - [`line`] — the controller line and time stamp (pure);
+//! - [`line`](mod@line) — the controller line and time stamp (pure);
 //! - [`response`] — the answer's status, JSON body and headers (pure);
 //! - [`controller`] — async client for meteord's controller port (kept
 //!   connection, no duplicate sends);
