@@ -8,10 +8,10 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use jiff::tz::TimeZone;
 
-use crate::fastcgi::{ListenAddr, SocketPerms, parse_mode, parse_owner};
 use crate::form::Limits;
 use crate::handler::ChatConfig;
 use crate::line::validate_channel;
+use crate::listen::{ListenAddr, SocketPerms, parse_mode, parse_owner};
 
 /// Upper bound for `--timeout-ms`: a web client waiting longer than a
 /// minute for a chat line has given up anyway.

@@ -232,12 +232,10 @@ enum Reply {
 }
 
 fn parse_reply(line: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(line);
-    if let Some(id) = text.strip_prefix("OK\t")
-        && let Ok(id) = id.parse::<u64>()
-    {
+    if let Some(id) = meteor_proto::reply::parse_ok_reply(line) {
         return Reply::Ok(id);
     }
+    let text = String::from_utf8_lossy(line);
     if let Some(reason) = text.strip_prefix("ERR") {
         let reason = reason.trim();
         return Reply::Err(if reason.is_empty() {
@@ -252,156 +250,6 @@ fn parse_reply(line: &[u8]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    use tokio::net::TcpListener;
-
-    const T: Duration = Duration::from_millis(500);
-
-    #[derive(Clone, Copy)]
-    enum Behaviour {
-        /// Answer `OK\t<n>` to every line, numbering from 1.
-        Ok,
-        /// Answer `OK` once, then close the connection.
-        OkThenClose,
-        /// Read the line, then close without answering.
-        CloseAfterLine,
-        /// Answer `ERR <...>`.
-        Err,
-        /// Read, never answer.
-        Silent,
-        /// Answer garbage.
-        Garbage,
-    }
-
-    struct Fake {
-        addr: String,
-        conns: Arc<AtomicUsize>,
-        lines: Arc<std::sync::Mutex<Vec<String>>>,
-    }
-
-    async fn fake(behaviour: Behaviour) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let conns = Arc::new(AtomicUsize::new(0));
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (c, l) = (conns.clone(), lines.clone());
-        tokio::spawn(async move {
-            let ids = Arc::new(AtomicUsize::new(1));
-            while let Ok((stream, _)) = listener.accept().await {
-                c.fetch_add(1, Ordering::SeqCst);
-                let (l, ids) = (l.clone(), ids.clone());
-                tokio::spawn(async move {
-                    let (r, mut w) = stream.into_split();
-                    let mut r = BufReader::new(r);
-                    let mut line = String::new();
-                    while r.read_line(&mut line).await.unwrap_or(0) > 0 {
-                        l.lock().unwrap().push(std::mem::take(&mut line));
-                        let id = ids.fetch_add(1, Ordering::SeqCst);
-                        let reply = match behaviour {
-                            Behaviour::Ok | Behaviour::OkThenClose => format!("OK\t{id}\r\n"),
-                            Behaviour::CloseAfterLine => return,
-                            Behaviour::Err => "ERR Invalid command syntax\r\n".into(),
-                            Behaviour::Silent => {
-                                tokio::time::sleep(Duration::from_secs(5)).await;
-                                return;
-                            }
-                            Behaviour::Garbage => "HTTP/1.1 400 Bad\r\n".into(),
-                        };
-                        if w.write_all(reply.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        if let Behaviour::OkThenClose = behaviour {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Fake { addr, conns, lines }
-    }
-
-    #[tokio::test]
-    async fn reuses_one_connection() {
-        let f = fake(Behaviour::Ok).await;
-        let c = Controller::new(&f.addr, T);
-        assert_eq!(c.send("ADDMESSAGE chat a\n").await, Ok(1));
-        assert_eq!(c.send("ADDMESSAGE chat b\n").await, Ok(2));
-        assert_eq!(c.send("ADDMESSAGE chat c\n").await, Ok(3));
-        assert_eq!(f.conns.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn reconnects_when_the_daemon_closed_the_kept_connection() {
-        let f = fake(Behaviour::OkThenClose).await;
-        let c = Controller::new(&f.addr, T);
-        assert_eq!(c.send("ADDMESSAGE chat a\n").await, Ok(1));
-        // Let the close reach us so the probe sees it.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(c.send("ADDMESSAGE chat b\n").await, Ok(2));
-        assert_eq!(f.conns.load(Ordering::SeqCst), 2);
-        assert_eq!(f.lines.lock().unwrap().len(), 2, "each line exactly once");
-    }
-
-    #[tokio::test]
-    async fn lost_answer_is_not_resent() {
-        let f = fake(Behaviour::CloseAfterLine).await;
-        let c = Controller::new(&f.addr, T);
-        let e = c.send("ADDMESSAGE chat a\n").await.unwrap_err();
-        assert!(matches!(e, SendError::Unconfirmed(_)), "{e:?}");
-        assert_eq!(e.status(), 503);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(f.lines.lock().unwrap().len(), 1);
-        assert_eq!(f.conns.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn err_reply_is_502_and_connection_is_kept() {
-        let f = fake(Behaviour::Err).await;
-        let c = Controller::new(&f.addr, T);
-        for _ in 0..2 {
-            let e = c.send("ADDMESSAGE chat a\n").await.unwrap_err();
-            assert_eq!(e, SendError::Rejected("Invalid command syntax".into()));
-            assert_eq!(e.status(), 502);
-        }
-        assert_eq!(f.conns.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn garbage_reply_is_502() {
-        let f = fake(Behaviour::Garbage).await;
-        let c = Controller::new(&f.addr, T);
-        let e = c.send("ADDMESSAGE chat a\n").await.unwrap_err();
-        assert!(matches!(e, SendError::BadReply(_)), "{e:?}");
-        assert_eq!(e.status(), 502);
-    }
-
-    #[tokio::test]
-    async fn silent_daemon_times_out_with_503() {
-        let f = fake(Behaviour::Silent).await;
-        let c = Controller::new(&f.addr, Duration::from_millis(200));
-        let started = std::time::Instant::now();
-        let e = c.send("ADDMESSAGE chat a\n").await.unwrap_err();
-        assert!(matches!(e, SendError::Unconfirmed(_)), "{e:?}");
-        assert!(started.elapsed() < Duration::from_secs(2));
-    }
-
-    #[tokio::test]
-    async fn refused_is_503_unavailable() {
-        // Bind then drop to get a port nobody listens on.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let c = Controller::new(format!("127.0.0.1:{port}"), T);
-        let e = c.send("ADDMESSAGE chat a\n").await.unwrap_err();
-        assert!(matches!(e, SendError::Unavailable(_)), "{e:?}");
-        assert!(e.to_string().contains("cannot connect"), "{e}");
-        assert_eq!(e.status(), 503);
-    }
 
     #[test]
     fn reply_parsing() {

@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-use crate::handler::{App, Response, reason_phrase};
+use crate::handler::App;
+use crate::response::{Response, reason_phrase};
 
 /// Largest request head (request line + headers) we read.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -213,14 +214,12 @@ fn config_js(push_url: Option<&str>) -> Reply {
 }
 
 /// Maps a URL path to a file under `root`, or `None` when the path is not
-/// plainly safe: only `[A-Za-z0-9._/-]`, no segment starting with a dot
+/// plainly safe: only `[A-Za-z0-9._/-]` (meteord's rule,
+/// [`meteor_proto::path`]), no segment starting with a dot
 /// (which rules out `..` and hidden files), no empty segments.
 pub fn safe_path(root: &Path, url_path: &str) -> Option<PathBuf> {
     let rel = url_path.strip_prefix('/')?;
-    if !rel
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'))
-    {
+    if !meteor_proto::path::valid_path_bytes(rel.as_bytes()) {
         return None;
     }
     let mut path = root.to_path_buf();

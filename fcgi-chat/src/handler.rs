@@ -1,15 +1,13 @@
 //! The one request handler both front ends (FastCGI and dev HTTP) call:
-//! validate → escape and format → send to meteord → JSON answer. Owns the
-//! response shape: status, JSON body, and the fixed headers.
+//! validate → escape and format → send to meteord → [`Response`]. Also
+//! counts the requests in flight so shutdown can let them finish.
 
 use jiff::{Timestamp, tz::TimeZone};
 
 use crate::controller::Controller;
 use crate::form::{self, Limits};
 use crate::line;
-
-/// Content type of every answer.
-pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+use crate::response::Response;
 
 /// Settings the handler needs besides the controller.
 #[derive(Debug, Clone)]
@@ -38,73 +36,6 @@ pub struct InFlight(tokio::sync::watch::Sender<usize>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
-
-/// What to send back; the front end renders it as HTTP or a FastCGI
-/// `Status:` header block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// HTTP status code.
-    pub status: u16,
-    /// Whether to add `Allow: POST` (405 answers).
-    pub allow_post: bool,
-    /// JSON body, one line.
-    pub body: String,
-}
-
-impl Response {
-    fn ok(id: u64) -> Self {
-        Self {
-            status: 200,
-            allow_post: false,
-            // Written by hand to keep the documented key order.
-            body: format!(r#"{{"ok":true,"id":{id}}}"#),
-        }
-    }
-
-    /// An error answer `{"ok":false,"error":reason}`.
-    pub fn error(status: u16, reason: &str) -> Self {
-        Self {
-            status,
-            allow_post: status == 405,
-            body: format!(
-                r#"{{"ok":false,"error":{}}}"#,
-                serde_json::Value::String(reason.to_string())
-            ),
-        }
-    }
-
-    /// Header lines (without the status line), each ending in CRLF.
-    pub fn header_block(&self) -> String {
-        let mut h = format!(
-            "Content-Type: {CONTENT_TYPE}\r\nCache-Control: no-store\r\nContent-Length: {}\r\n",
-            self.body.len()
-        );
-        if self.allow_post {
-            h.push_str("Allow: POST\r\n");
-        }
-        h
-    }
-}
-
-/// Standard reason phrase for the statuses this crate produces.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Unknown",
     }
 }
 
@@ -165,21 +96,6 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ok_and_error_bodies() {
-        let ok = Response::ok(7);
-        assert_eq!(ok.body, r#"{"ok":true,"id":7}"#);
-        let e = Response::error(405, "method GET not allowed, use POST");
-        assert_eq!(
-            e.body,
-            r#"{"ok":false,"error":"method GET not allowed, use POST"}"#
-        );
-        assert!(e.header_block().contains("Allow: POST\r\n"));
-        assert!(!ok.header_block().contains("Allow"));
-        assert!(ok.header_block().contains("Cache-Control: no-store\r\n"));
-        assert!(ok.header_block().contains("Content-Length: 18\r\n"));
-    }
 
     #[tokio::test(start_paused = true)]
     async fn drain_waits_for_requests_in_flight() {

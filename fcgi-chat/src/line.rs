@@ -4,6 +4,7 @@
 //! time zone. Also validates channel names once at start-up.
 
 use jiff::{Timestamp, tz::TimeZone};
+use meteor_proto::channel::{self, CHANNEL_CHARS};
 
 use crate::escape::escape;
 use crate::form::Validated;
@@ -12,7 +13,8 @@ use crate::form::Validated;
 /// short identifiers and the line must stay well under its line limit.
 pub const MAX_CHANNEL_LEN: usize = 64;
 
-/// Checks a channel name against meteord's grammar (`[A-Za-z0-9_\-%]+`).
+/// Checks a channel name against meteord's grammar (`[A-Za-z0-9_\-%]+`,
+/// [`meteor_proto::channel`]) and our length bound.
 pub fn validate_channel(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_CHANNEL_LEN {
         return Err(format!(
@@ -22,10 +24,10 @@ pub fn validate_channel(name: &str) -> Result<(), String> {
     }
     match name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '%')))
+        .find(|&c| !(c.is_ascii() && channel::is_channel_byte(c as u8)))
     {
         Some(bad) => Err(format!(
-            "channel name {name:?} contains {bad:?}; allowed are A-Z a-z 0-9 _ - %"
+            "channel name {name:?} contains {bad:?}; allowed are {CHANNEL_CHARS}"
         )),
         None => Ok(()),
     }
@@ -92,6 +94,18 @@ mod tests {
         assert_eq!(
             line,
             "ADDMESSAGE chat <strong>x&#10;ADDMESSAGE chat y 00:00:00</strong> a&#13;&#10;QUIT&#13;&#10;\n"
+        );
+    }
+
+    #[test]
+    fn channel_error_names_the_first_bad_character() {
+        assert_eq!(
+            validate_channel("ch.r1").unwrap_err(),
+            "channel name \"ch.r1\" contains '.'; allowed are A-Z a-z 0-9 _ - %"
+        );
+        assert_eq!(
+            validate_channel("\u{fc}").unwrap_err(),
+            "channel name \"\u{fc}\" contains '\u{fc}'; allowed are A-Z a-z 0-9 _ - %"
         );
     }
 

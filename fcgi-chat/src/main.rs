@@ -9,8 +9,9 @@ use clap::Parser;
 use fcgi_chat::cli::{Cli, Mode};
 use fcgi_chat::controller::Controller;
 use fcgi_chat::devhttp::{self, DevHttp};
-use fcgi_chat::fastcgi::{self, StdListener};
+use fcgi_chat::fastcgi;
 use fcgi_chat::handler::App;
+use fcgi_chat::listen::{self, StdListener};
 use tracing_subscriber::EnvFilter;
 
 /// sysexits EX_USAGE: bad command line or configuration.
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(
+        listen = %bound.local_addr(),
         controller = %settings.controller,
         channel = %settings.chat.channel,
         "fcgi-chat {} ready",
@@ -83,9 +85,22 @@ fn main() -> ExitCode {
     }
 }
 
+impl Bound {
+    /// The address actually bound, for the ready line: with port 0 the
+    /// kernel chose it, and tests (or an operator) read it from there.
+    fn local_addr(&self) -> String {
+        match self {
+            Bound::FastCgi(listener) => listener.local_addr(),
+            Bound::Http(listener, _) => listener
+                .local_addr()
+                .map_or_else(|e| format!("(unknown: {e})"), |a| a.to_string()),
+        }
+    }
+}
+
 fn bind(mode: Mode, app: Arc<App>) -> anyhow::Result<Bound> {
     match mode {
-        Mode::Inherited => match fastcgi::adopt_stdin_listener()? {
+        Mode::Inherited => match listen::adopt_stdin_listener()? {
             Some(l) => Ok(Bound::FastCgi(l)),
             None => anyhow::bail!(
                 "fd 0 is not a listening socket: run under a FastCGI spawner (Apache \
@@ -93,7 +108,7 @@ fn bind(mode: Mode, app: Arc<App>) -> anyhow::Result<Bound> {
                  (see --help)"
             ),
         },
-        Mode::Listen(addr, perms) => Ok(Bound::FastCgi(fastcgi::bind(&addr, perms)?)),
+        Mode::Listen(addr, perms) => Ok(Bound::FastCgi(listen::bind(&addr, perms)?)),
         Mode::Http {
             addr,
             root,

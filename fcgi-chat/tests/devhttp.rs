@@ -26,12 +26,11 @@ fn dev_server(controller: &str) -> Dev {
     std::fs::create_dir(root.path().join("css")).unwrap();
     std::fs::write(root.path().join("css/chat.css"), "body{margin:0}\n").unwrap();
     std::fs::write(root.path().join(".secret"), "hidden").unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
     let root_arg = root.path().display().to_string();
-    let proc = spawn_fcgi_chat(
+    let (proc, addr) = spawn_fcgi_chat_on_port_0(
         &[
             "--http",
-            &addr,
+            "127.0.0.1:0",
             "--chat-root",
             &root_arg,
             "--push-url",
@@ -40,7 +39,6 @@ fn dev_server(controller: &str) -> Dev {
             controller,
         ],
         &[],
-        &Endpoint::Tcp(addr.clone()),
     );
     Dev {
         addr,

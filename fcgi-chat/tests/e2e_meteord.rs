@@ -115,9 +115,11 @@ struct Meteord {
     _proc: Proc,
 }
 
+/// Starts meteord on ports of the kernel's choosing (0) and reads them
+/// from its `meteord listening subscriber=… controller=…` log line.
 fn start_meteord(dir: &TempDir) -> Meteord {
-    let (sp, cp) = (free_port(), free_port());
-    let log = std::fs::File::create(dir.path().join("meteord.log")).unwrap();
+    let log_path = dir.path().join("meteord.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let state = dir.path().join("meteord.state");
     let docroot = dir.path().join("public");
     std::fs::create_dir_all(&docroot).unwrap();
@@ -129,12 +131,12 @@ fn start_meteord(dir: &TempDir) -> Meteord {
             "/nonexistent",
             "-SubscriberIP",
             "127.0.0.1",
-        ])
-        .args([
+            "-ControllerIP",
+            "127.0.0.1",
             "-SubscriberPort",
-            &sp.to_string(),
+            "0",
             "-ControllerPort",
-            &cp.to_string(),
+            "0",
         ])
         .arg("-SubscriberDocumentRoot")
         .arg(&docroot)
@@ -149,15 +151,20 @@ fn start_meteord(dir: &TempDir) -> Meteord {
         child,
         name: "meteord",
     };
-    let subscriber = format!("127.0.0.1:{sp}");
-    let controller = format!("127.0.0.1:{cp}");
-    wait_for("meteord to listen", || {
+    let field = |line: &str, key: &str| {
+        let (_, rest) = line.split_once(key)?;
+        rest.split_whitespace().next().map(str::to_string)
+    };
+    let (subscriber, controller) = wait_for("meteord to report its ports", || {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         if let Some(status) = proc.exited() {
-            let log = std::fs::read_to_string(dir.path().join("meteord.log")).unwrap_or_default();
             panic!("meteord exited early ({status}):\n{log}");
         }
-        (TcpStream::connect(&subscriber).is_ok() && TcpStream::connect(&controller).is_ok())
-            .then_some(())
+        // Only whole lines: the daemon may be writing this one right now.
+        let line = log
+            .split_inclusive('\n')
+            .find(|l| l.ends_with('\n') && l.contains("meteord listening"))?;
+        Some((field(line, " subscriber=")?, field(line, " controller=")?))
     });
     Meteord {
         subscriber,

@@ -251,9 +251,8 @@ fn aborted_clients_do_not_hurt_the_next_request() {
 
 #[test]
 fn daemon_down_is_503_and_recovers_when_it_comes_back() {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let r = responder(&addr, &[]);
+    let port = ReservedPort::new();
+    let r = responder(&port.addr, &[]);
     let resp = r.endpoint.post_form("message=hello");
     assert_eq!(resp.status, 503, "{resp:?}");
     let reason = resp.json()["error"].as_str().unwrap().to_string();
@@ -263,7 +262,7 @@ fn daemon_down_is_503_and_recovers_when_it_comes_back() {
     );
 
     // The responder keeps serving; once meteord is back, posts work.
-    let ctl = FakeController::start_on(&addr, Behaviour::Ok);
+    let ctl = FakeController::start_on(port, Behaviour::Ok);
     let resp = r.endpoint.post_form("message=hello+again");
     assert_eq!(resp.status, 200, "{resp:?}");
     assert_eq!(ctl.lines().len(), 1);
@@ -328,19 +327,16 @@ fn concurrent_requests_are_served_in_parallel() {
 #[test]
 fn standalone_tcp_and_environment_settings() {
     let ctl = FakeController::start(Behaviour::Ok);
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let endpoint = Endpoint::Tcp(listen.clone());
     // Settings through the environment, as mod_fcgid's FcgidInitialEnv does.
-    let _proc = spawn_fcgi_chat(
-        &["--listen", &listen],
+    let (_proc, listen) = spawn_fcgi_chat_on_port_0(
+        &["--listen", "127.0.0.1:0"],
         &[
             ("METEOR_CONTROLLER", &ctl.addr),
             ("CHAT_CHANNEL", "room-2"),
             ("CHAT_TZ", "Asia/Tokyo"),
         ],
-        &endpoint,
     );
+    let endpoint = Endpoint::Tcp(listen);
     let resp = endpoint.post_form("user=Bob&message=hi");
     assert_eq!(resp.status, 200, "{resp:?}");
     let line = &ctl.lines()[0];

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use meteor_proto::reply::OkReply;
 
 /// Longest subscriber request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -108,7 +109,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
             bail!("{addr} is not a loopback address; the bare server listens on loopback only");
         }
     }
-    crate::raise_fd_limit()?;
+    meteor_proto::fd_limit::raise_fd_limit();
     let subs = listen(args.listen)?;
     let ctl = listen(args.controller)?;
     let dropped = Arc::new(AtomicU64::new(0));
@@ -242,7 +243,7 @@ fn serve_controller(server: &Server, conn: TcpStream) -> anyhow::Result<()> {
                     // A writer thread never exits while the server runs.
                     let _ = w.send((chan.to_owned(), Arc::clone(&bytes)));
                 }
-                write!(out, "OK\t{id}\r\n")?;
+                write!(out, "{}", OkReply(id))?;
             }
             Err(reply) => out.write_all(reply.as_bytes())?,
         }

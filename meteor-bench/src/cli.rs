@@ -376,6 +376,17 @@ mod tests {
     }
 
     #[test]
+    fn channel_names_are_ones_subscribers_can_ask_for() {
+        let s = parse(&["-s", "many-channels", "-n", "200"]).unwrap();
+        for name in s.channel_names() {
+            assert!(
+                meteor_proto::channel::valid_channel_name(name.as_bytes()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn refuses_non_loopback_targets() {
         let err = parse(&["-s", "idle", "--target", "10.0.0.1:80"]).unwrap_err();
         assert!(err.to_string().contains("loopback"));

@@ -2,49 +2,24 @@
 //! (meteord, the Perl original) and for Nchan, like `redis-benchmark` is to
 //! Redis. See BENCHMARKS.md for the scenarios and how to run them.
 //!
-//! Module map:
-//! - [`cli`]: command line, scenario defaults, validation (loopback only);
-//! - [`coordinator`]: the run's phases, /proc sampling, the JSON report;
-//! - [`worker`]: subscriber processes (`--worker`), stream parsing;
-//! - [`publisher`]: ADDMESSAGE over the controller, or Nchan HTTP POST;
-//! - [`payload`]: the timestamped, sequenced message body and its scanner;
-//! - [`procstat`]: RSS and CPU seconds from /proc;
-//! - [`bare`]: the bare server (`--bare-server`), the yardstick that does
-//!   nothing but one write per subscriber.
+//! The binary: picks the role from the first argument (`--worker`,
+//! `--bare-server`, or a run) and hands over to the library.
 //!
 //! `main` is synchronous: it parses and validates the command line, then
 //! builds a current-thread runtime (the generator shares two cores with
 //! the server under test, so one thread per process is the budget).
-
-mod bare;
-mod cli;
-mod coordinator;
-mod payload;
-mod procstat;
-mod publisher;
-mod worker;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use meteor_bench::{bare, cli, coordinator, worker};
 
 /// Exit status when the run finished but found loss, failures or errors.
 const EXIT_RUN_FAILED: u8 = 2;
 /// Exit status for bad arguments or a run that could not be carried out.
 const EXIT_ERROR: u8 = 1;
-
-/// Raises the soft open-files limit to the hard limit and returns it.
-pub fn raise_fd_limit() -> anyhow::Result<u64> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit(RLIMIT_NOFILE)")?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-            .context("raising RLIMIT_NOFILE to the hard limit")?;
-    }
-    Ok(hard)
-}
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--worker") {
@@ -91,7 +66,8 @@ fn run(settings: cli::Settings, json_out: Option<std::path::PathBuf>) -> anyhow:
         .build()
         .context("building the runtime")?;
     let local = tokio::task::LocalSet::new();
-    let report = local.block_on(&rt, coordinator::run(settings))?;
+    let exe = std::env::current_exe().context("finding my own executable to start workers")?;
+    let report = local.block_on(&rt, coordinator::run(settings, &exe))?;
     let line = serde_json::to_string(&report)?;
     eprint!("{}", coordinator::summary(&report));
     let mut stdout = std::io::stdout().lock();

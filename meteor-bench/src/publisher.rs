@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
+use meteor_proto::reply::parse_ok_reply;
+
 use crate::cli::Settings;
 use crate::payload;
 
@@ -292,13 +294,15 @@ fn push_addmessage(out: &mut Vec<u8>, channel: &str, body: &[u8]) {
 
 type Tally = (u64, u64, Option<String>);
 
-/// Counts complete controller replies (`OK\t<id>\r\n` or anything else =
-/// error) and removes them from `buf`.
+/// Counts complete controller replies (`OK\t<id>\r\n`, as
+/// [`parse_ok_reply`] reads it, or anything else = error) and removes them
+/// from `buf`.
 fn meteor_replies(buf: &mut BytesMut) -> anyhow::Result<Tally> {
     let (mut ok, mut errs, mut first) = (0, 0, None);
     while let Some(nl) = memchr::memchr(b'\n', buf) {
         let line = &buf[..nl];
-        if line.starts_with(b"OK\t") {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if parse_ok_reply(line).is_some() {
             ok += 1;
         } else {
             errs += 1;
@@ -370,6 +374,10 @@ mod tests {
         assert_eq!(&buf[..], b"OK\t");
         buf.extend_from_slice(b"3\r\n");
         assert_eq!(meteor_replies(&mut buf).unwrap().0, 1);
+        // An OK without a message id is not an acknowledgement.
+        let mut buf = BytesMut::from(&b"OK\tx\r\nOK\r\nOK\t7\n"[..]);
+        let (ok, errs, _) = meteor_replies(&mut buf).unwrap();
+        assert_eq!((ok, errs), (1, 2));
     }
 
     #[test]

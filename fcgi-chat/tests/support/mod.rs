@@ -1,8 +1,9 @@
-//! Test support shared by the process-level tests: a minimal FastCGI client
-//! (records are simple enough to write by hand), a fake meteord controller,
-//! and helpers to run the real `fcgi-chat` binary and clean up after it.
-//! Everything listens on 127.0.0.1 or in a private temp directory; every
-//! wait is bounded.
+//! Test support shared by the process-level tests and the controller
+//! client's tests: a minimal FastCGI client (records are simple enough to
+//! write by hand), the one fake meteord controller, ports held without a
+//! race, and helpers to run the real `fcgi-chat` binary (on port 0, reading
+//! the address it reports) and clean up after it. Everything listens on
+//! 127.0.0.1 or in a private temp directory; every wait is bounded.
 
 #![allow(dead_code)] // each test file uses a different subset
 
@@ -14,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use meteor_proto::reply::OkReply;
 
 /// Upper bound for any single wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -72,13 +75,36 @@ impl Drop for Proc {
     }
 }
 
-/// A TCP port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port held by a socket that is bound but not listening:
+/// connecting to it is refused, and no other process can take it, so a
+/// test can point a client at "a daemon that is down" and later start the
+/// daemon on the very same port ([`ReservedPort::listen`]) without the race
+/// of "bind port 0, drop it, hope nobody else binds it".
+pub struct ReservedPort {
+    socket: socket2::Socket,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+}
+
+impl ReservedPort {
+    pub fn new() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+        let local = socket.local_addr().expect("local address");
+        let port = local.as_socket().expect("an IP address").port();
+        Self {
+            socket,
+            addr: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// Starts listening on the reserved port.
+    pub fn listen(self) -> TcpListener {
+        self.socket.listen(128).expect("listen");
+        self.socket.into()
+    }
 }
 
 /// Retries `f` every 20 ms until it returns Some, for at most [`WAIT`].
@@ -100,15 +126,22 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 pub enum Behaviour {
     /// `OK\t<n>`, ids counting from 1 across connections.
     Ok,
+    /// `OK\t<n>` once, then closes the connection.
+    OkThenClose,
+    /// Reads the line, then closes without answering.
+    CloseAfterLine,
     /// `ERR <reason>`.
     Err,
     /// Never answers (keeps the connection open).
     Silent,
     /// Answers `OK` after the given delay.
     Slow(Duration),
+    /// Answers something that is not a controller reply.
+    Garbage,
 }
 
-/// A fake meteord controller on 127.0.0.1:<random>.
+/// A fake meteord controller on 127.0.0.1: the one used by every test of
+/// this crate, the controller client's own and the process-level ones.
 pub struct FakeController {
     pub addr: String,
     pub lines: Arc<Mutex<Vec<String>>>,
@@ -117,12 +150,17 @@ pub struct FakeController {
 }
 
 impl FakeController {
+    /// On a port of the kernel's choosing.
     pub fn start(behaviour: Behaviour) -> Self {
-        Self::start_on("127.0.0.1:0", behaviour)
+        Self::serve(TcpListener::bind("127.0.0.1:0").unwrap(), behaviour)
     }
 
-    pub fn start_on(addr: &str, behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind(addr).unwrap();
+    /// On a port reserved earlier (the daemon "comes back").
+    pub fn start_on(port: ReservedPort, behaviour: Behaviour) -> Self {
+        Self::serve(port.listen(), behaviour)
+    }
+
+    fn serve(listener: TcpListener, behaviour: Behaviour) -> Self {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -153,6 +191,10 @@ impl FakeController {
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FakeController {
@@ -175,6 +217,7 @@ fn serve_controller(
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
+    let ok = |ids: &AtomicU64| OkReply(ids.fetch_add(1, Ordering::SeqCst)).to_string();
     while !stop.load(Ordering::SeqCst) {
         match reader.read_line(&mut line) {
             Ok(0) => return,
@@ -192,15 +235,20 @@ fn serve_controller(
         }
         lines.lock().unwrap().push(std::mem::take(&mut line));
         let reply = match behaviour {
-            Behaviour::Ok => format!("OK\t{}\r\n", ids.fetch_add(1, Ordering::SeqCst)),
+            Behaviour::Ok | Behaviour::OkThenClose => ok(&ids),
+            Behaviour::CloseAfterLine => return,
             Behaviour::Err => "ERR Invalid command syntax\r\n".to_string(),
             Behaviour::Silent => continue,
             Behaviour::Slow(d) => {
                 thread::sleep(d);
-                format!("OK\t{}\r\n", ids.fetch_add(1, Ordering::SeqCst))
+                ok(&ids)
             }
+            Behaviour::Garbage => "HTTP/1.1 400 Bad\r\n".to_string(),
         };
         if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+        if let Behaviour::OkThenClose = behaviour {
             return;
         }
     }
@@ -473,4 +521,39 @@ pub fn spawn_fcgi_chat(args: &[&str], env: &[(&str, &str)], endpoint: &Endpoint)
         endpoint.try_connect().ok()
     });
     proc
+}
+
+/// Runs fcgi-chat with `args` (+ env) on an address it binds itself (port
+/// 0), and returns it with the address it reported in its ready line
+/// (`listen=HOST:PORT`). Its log still reaches the test's stderr.
+pub fn spawn_fcgi_chat_on_port_0(args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
+    let mut cmd = Command::new(fcgi_chat_bin());
+    cmd.args(args)
+        .env_remove("METEOR_CONTROLLER")
+        .env_remove("CHAT_CHANNEL")
+        .env_remove("CHAT_TZ")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawning fcgi-chat");
+    let stderr = child.stderr.take().expect("stderr");
+    let proc = Proc {
+        child,
+        name: "fcgi-chat",
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if let Some(addr) = line.split_once(" listen=").map(|(_, rest)| rest) {
+                let addr = addr.split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(WAIT)
+        .expect("fcgi-chat did not report its address (exited early?)");
+    (proc, addr)
 }
