@@ -2,8 +2,8 @@
 //! (with hard limits) and the Meteor stream path
 //! `/push/<hostid>/<mode>/<chan>[.r<id>|.b<n>|.h][/<chan>…]`.
 
-use crate::broker::valid_channel_name;
 use crate::channel::Backlog;
+use crate::channel::valid_subscriber_name as valid_channel_name;
 
 /// Longest request line we read; longer is answered 414.
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
