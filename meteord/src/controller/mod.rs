@@ -102,10 +102,12 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
             session = Session::Quitting;
         }
         if !replies.is_empty() {
-            stream.write_all(&replies).await?;
             let written = replies.len() as u64;
-            conn.bytes_written.fetch_add(written, Ordering::Relaxed);
+            // Counted before the write, so whoever has read this reply sees
+            // it counted in a SHOWSTATS asked next.
             Stats::add(&state.stats.total_outbound_bytes, written);
+            stream.write_all(&replies).await?;
+            conn.bytes_written.fetch_add(written, Ordering::Relaxed);
             replies.clear();
             if replies.capacity() > KEEP_REPLY_CAPACITY {
                 replies.shrink_to(BUFFER);
