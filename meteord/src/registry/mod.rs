@@ -3,7 +3,10 @@
 //!
 //! A connection is known by its socket's file descriptor number (what the
 //! original calls `socketFN` and what existing tools pass to DESCRIBE). Fds
-//! are reused by the kernel, so removal checks identity, not just the number.
+//! are reused by the kernel, so removal checks identity, not just the number,
+//! and listings follow the accept order, not the numbers. The table also
+//! remembers the hostids of recent polls (SHOWSTATS' `real_subscribers`).
+//! The daemon-wide clock's part of a connection lives in [`clock`].
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
@@ -14,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::wakeup::Wakeup;
 
-mod clock;
+pub mod clock;
 
 pub use clock::{
     ConnTimers, MAX_CLOCK_SLICES, MIN_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, WAKE_STALLED,
