@@ -208,7 +208,7 @@ impl Channels {
     /// registers `waiter`, appends the replay for `backlog` to `out`, all
     /// atomically with respect to publishes, so nothing falls between the
     /// replay and live delivery. Only a persistent subscriber counts as one
-    /// of the channel's subscribers (see [`ChannelState::subscribers`]).
+    /// of the channel's subscribers (see `ChannelState::subscribers`).
     pub fn subscribe(
         &self,
         channel: impl AsRef<[u8]>,

@@ -5,7 +5,7 @@
 //! QUIT behaves as the original's: the lines after it in the same packet
 //! are still run and answered, then the connection closes; a second QUIT
 //! in that packet closes at once and nothing is written (the lines after
-//! it still run). What each listing prints is in [`listing`].
+//! it still run). What each listing prints is in `listing.rs`.
 
 pub mod command;
 mod listing;
