@@ -28,7 +28,10 @@ const LISTEN_BACKLOG: i32 = 8192;
 /// File descriptors kept free for documents, logs, the state file and
 /// accepting-then-refusing.
 const RESERVED_FDS: u64 = 64;
-/// How often expired messages and empty channels are swept (the original: 60 s).
+/// How often expired messages and empty channels are swept, as the
+/// original does: a channel a poll created (listed as `name(0/0)`) lives
+/// until the next sweep. Not configurable, like the original's; tests run
+/// the sweep under paused time.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 /// The clock visits every connection once per round.
 const ROUND: Duration = Duration::from_secs(1);
@@ -165,6 +168,7 @@ pub async fn run(
             Control::Reload(new) => reload(&state, *new),
             Control::ClearChannels => {
                 tracing::info!("clearing all channel buffers");
+                // Channels left without a streaming subscriber go at once.
                 state.channels.clear_all();
             }
             Control::ClearDocuments => {
@@ -318,12 +322,20 @@ async fn clock(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Every [`HOUSEKEEPING_INTERVAL`], the first one interval after the
+/// start: age out messages, free channels with neither messages nor
+/// streaming subscribers, forget old pollers.
 async fn housekeeping(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    let start = tokio::time::Instant::now() + HOUSEKEEPING_INTERVAL;
+    let mut tick = tokio::time::interval_at(start, HOUSEKEEPING_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => state.channels.housekeep(unix_now()),
+            _ = tick.tick() => {
+                let now = unix_now();
+                state.channels.housekeep(now);
+                state.connections.recent_pollers(now);
+            }
             _ = stop.changed() => return,
         }
     }
@@ -332,6 +344,62 @@ async fn housekeeping(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::channel::Backlog;
+    use crate::registry::StreamDetails;
+
+    fn poll_on(state: &State, channel: &str) {
+        let conn = Arc::new(Conn::new(
+            9,
+            ConnKind::Subscriber,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            0,
+        ));
+        let details = StreamDetails::new("h", "simplepoll", "", 0, false);
+        conn.details.set(details).unwrap();
+        let mut backlog = Vec::new();
+        let subscription = state
+            .channels
+            .subscribe(channel, Backlog::All, &conn, &mut backlog);
+        state.channels.unsubscribe(subscription);
+    }
+
+    fn names(state: &State) -> Vec<String> {
+        let list = state.channels.list();
+        list.iter()
+            .map(|c| format!("{}({}/{})", c.name, c.messages, c.subscribers))
+            .collect()
+    }
+
+    /// The sweep itself, on the daemon's own schedule in paused time: a
+    /// channel a poll created stays `name(0/0)` until the next sweep, one
+    /// interval after the start and every interval after that.
+    #[tokio::test(start_paused = true)]
+    async fn housekeeping_frees_polled_channels_every_interval() {
+        let config = crate::config::load_builtin(&crate::config::CommandLine::default()).unwrap();
+        let state = Arc::new(State::new(config, crate::ids::Ids::starting_at(1)));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(housekeeping(state.clone(), stop_rx));
+        let step = |secs| async move {
+            tokio::time::advance(Duration::from_secs(secs)).await;
+            tokio::task::yield_now().await;
+        };
+        step(0).await;
+        poll_on(&state, "polled");
+        assert_eq!(names(&state), ["polled(0/0)"]);
+        step(HOUSEKEEPING_INTERVAL.as_secs() - 1).await;
+        assert_eq!(names(&state), ["polled(0/0)"], "not before the interval");
+        step(1).await;
+        assert!(names(&state).is_empty(), "gone at the first sweep");
+        step(10).await;
+        poll_on(&state, "again");
+        step(HOUSEKEEPING_INTERVAL.as_secs() - 11).await;
+        assert_eq!(names(&state), ["again(0/0)"]);
+        step(1).await;
+        assert!(names(&state).is_empty(), "and at every sweep after");
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+    }
 
     #[test]
     fn limit_is_capped_by_fds() {

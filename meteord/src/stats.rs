@@ -1,6 +1,11 @@
 //! Counters behind SHOWSTATS (and, later, the metrics endpoint). Plain
 //! relaxed atomics: each is independent and exactness across counters is
 //! not promised.
+//!
+//! SHOWSTATS shows the original's counters only, and like the original a
+//! counter appears once something has happened to it (a fresh daemon has
+//! no `unique_messages` line). The others here are for the metrics
+//! endpoint.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -8,7 +13,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Stats {
     started: Instant,
-    /// Streaming subscribers right now.
+    /// Streaming subscribers right now (SHOWSTATS' `current_subscribers` is
+    /// another figure: every open subscriber-port connection).
     pub current_subscribers: AtomicU64,
     pub subscriber_connections_accepted: AtomicU64,
     pub current_controllers: AtomicU64,
@@ -69,30 +75,84 @@ impl Stats {
         counter.fetch_sub(n, Ordering::Relaxed);
     }
 
-    /// The counters after the four leading SHOWSTATS lines, in order.
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+    /// The counters after the four leading SHOWSTATS lines: the original's
+    /// set, each once it has been touched. The original prints them in Perl
+    /// hash order, which changes from run to run, so no client can depend
+    /// on an order; ours is fixed. `open` is the open connections on the
+    /// subscriber and the controller port.
+    pub fn showstats_counters(&self, open: (usize, usize)) -> Vec<(&'static str, u64)> {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        vec![
-            ("current_subscribers", get(&self.current_subscribers)),
+        let subscribers = get(&self.subscriber_connections_accepted);
+        let controllers = get(&self.controller_connections_accepted);
+        let all = [
+            ("current_subscribers", open.0 as u64, subscribers > 0),
             (
                 "subscriber_connections_accepted",
-                get(&self.subscriber_connections_accepted),
+                subscribers,
+                subscribers > 0,
             ),
-            ("current_controllers", get(&self.current_controllers)),
+            ("current_controllers", open.1 as u64, controllers > 0),
             (
                 "controller_connections_accepted",
-                get(&self.controller_connections_accepted),
+                controllers,
+                controllers > 0,
             ),
-            ("messages_served", get(&self.messages_served)),
-            ("unique_messages", get(&self.unique_messages)),
-            ("documents_served", get(&self.documents_served)),
-            ("documents_not_found", get(&self.documents_not_found)),
-            ("errors_served", get(&self.errors_served)),
-            ("total_outbound_bytes", get(&self.total_outbound_bytes)),
-            ("total_inbound_bytes", get(&self.total_inbound_bytes)),
-            ("subscribers_lagged", get(&self.subscribers_lagged)),
-            ("connections_refused", get(&self.connections_refused)),
-            ("udp_messages", get(&self.udp_messages)),
-        ]
+            ("messages_served", get(&self.messages_served), false),
+            ("unique_messages", get(&self.unique_messages), false),
+            ("documents_served", get(&self.documents_served), false),
+            ("documents_not_found", get(&self.documents_not_found), false),
+            ("errors_served", get(&self.errors_served), false),
+            (
+                "total_outbound_bytes",
+                get(&self.total_outbound_bytes),
+                false,
+            ),
+            ("total_inbound_bytes", get(&self.total_inbound_bytes), false),
+            ("total_requests", subscribers + controllers, false),
+        ];
+        all.into_iter()
+            .filter(|&(_, value, touched)| touched || value > 0)
+            .map(|(key, value, _)| (key, value))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn showstats_lists_only_touched_counters() {
+        let stats = Stats::new();
+        Stats::add(&stats.controller_connections_accepted, 1);
+        Stats::add(&stats.total_inbound_bytes, 10);
+        assert_eq!(
+            stats.showstats_counters((0, 1)),
+            [
+                ("current_controllers", 1),
+                ("controller_connections_accepted", 1),
+                ("total_inbound_bytes", 10),
+                ("total_requests", 1),
+            ]
+        );
+        Stats::add(&stats.subscriber_connections_accepted, 2);
+        Stats::add(&stats.unique_messages, 1);
+        let keys: Vec<&str> = stats
+            .showstats_counters((0, 1))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "current_subscribers",
+                "subscriber_connections_accepted",
+                "current_controllers",
+                "controller_connections_accepted",
+                "unique_messages",
+                "total_inbound_bytes",
+                "total_requests",
+            ]
+        );
     }
 }

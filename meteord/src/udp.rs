@@ -1,6 +1,9 @@
 //! UDP publish (`UDPPort`, off by default): each datagram is one
-//! `ADDMESSAGE <channel> <text>` line, no reply. This is how the original
-//! fans out to several nodes (a broadcast to all of them).
+//! `ADDMESSAGE <channel> <text>`, no reply. This is how the original fans
+//! out to several nodes (a broadcast to all of them). The grammar is the
+//! original's UDP one ([`command::parse_datagram`]): the text is the rest
+//! of the datagram, a trailing line end included; anything else is
+//! ignored and takes no id.
 
 use std::sync::Arc;
 
@@ -8,13 +11,16 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 
 use crate::broker;
-use crate::controller::command::{self, Command};
+use crate::controller::command;
 use crate::state::State;
 use crate::stats::Stats;
 
 /// Largest datagram read; bigger ones are truncated by the kernel and
-/// therefore dropped here.
+/// therefore dropped here (the original stored the first 8 KiB of any
+/// datagram as the message, silently cut).
 const MAX_DATAGRAM: usize = 65_507;
+/// Pause after a receive error, so the loop does not spin.
+const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Receive datagrams until the socket fails.
 pub async fn serve(state: Arc<State>, socket: UdpSocket) {
@@ -24,7 +30,7 @@ pub async fn serve(state: Arc<State>, socket: UdpSocket) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "UDP receive failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(ERROR_PAUSE).await;
                 continue;
             }
         };
@@ -32,21 +38,12 @@ pub async fn serve(state: Arc<State>, socket: UdpSocket) {
             tracing::warn!(%peer, "UDP datagram too large; dropped");
             continue;
         }
-        let mut line = &buf[..n];
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l;
-        }
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        match command::parse(line) {
-            Ok(Command::AddMessage { channel, text }) => {
-                match broker::publish(&state, channel, Bytes::copy_from_slice(text)) {
-                    Ok(_) => Stats::add(&state.stats.udp_messages, 1),
-                    Err(e) => tracing::info!(%peer, error = %e, "UDP message refused"),
-                }
+        match command::parse_datagram(&buf[..n]) {
+            Some((channel, text)) => {
+                broker::publish(&state, channel, Bytes::copy_from_slice(text));
+                Stats::add(&state.stats.udp_messages, 1);
             }
-            _ => tracing::info!(%peer, "UDP datagram is not an ADDMESSAGE line; dropped"),
+            None => tracing::info!(%peer, "UDP datagram is not an ADDMESSAGE line; dropped"),
         }
     }
 }

@@ -96,7 +96,8 @@ impl History {
     /// age limit), and the live slack whose grace ran out.
     pub fn expire(&mut self, now: u64, max_age: u64) {
         while let Some(front) = self.ring.front().filter(|_| max_age > 0) {
-            if front.timestamp.saturating_add(max_age) > now {
+            // As the original: gone once strictly older than `max_age`.
+            if front.timestamp.saturating_add(max_age) >= now {
                 break;
             }
             self.evict_front();
@@ -278,6 +279,16 @@ mod tests {
         assert_eq!(h.last_id(), 2);
         let mut out = Vec::new();
         assert_eq!(h.read_after(0, 10, &mut out), Err(Lagged));
+    }
+
+    #[test]
+    fn a_message_exactly_max_age_old_stays() {
+        let mut h = History::new(10);
+        h.push(msg(1, 100), 100);
+        h.expire(200, 100);
+        assert_eq!(h.replayable_len(), 1);
+        h.expire(201, 100);
+        assert_eq!(h.replayable_len(), 0);
     }
 
     #[test]

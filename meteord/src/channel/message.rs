@@ -8,16 +8,18 @@
 //! message: ~1,230 → ~800 B stored, BENCHMARKS.md).
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
+
+use super::ChannelName;
 
 /// A message as stored in a channel's history.
 #[derive(Debug)]
 pub struct Message {
     /// From the daemon-wide sequence ([`crate::ids::Ids`]).
     pub id: u64,
-    pub channel: Arc<str>,
+    pub channel: ChannelName,
     /// Seconds since the epoch when it was published (`~timestamp~`).
     pub timestamp: u64,
     /// Raw bytes, inserted into templates unescaped (as the original does);
@@ -37,7 +39,7 @@ pub struct Message {
 impl Message {
     pub fn new(
         id: u64,
-        channel: Arc<str>,
+        channel: ChannelName,
         timestamp: u64,
         text: Bytes,
         generation: u64,

@@ -14,6 +14,7 @@
 
 mod history;
 mod message;
+mod name;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +23,7 @@ use bytes::Bytes;
 
 pub use history::{Backlog, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
+pub use name::{ChannelName, valid_subscriber_name};
 
 use crate::ids::Ids;
 
@@ -35,7 +37,11 @@ struct ChannelState {
     /// Waiting subscribers; a slot is `None` after its subscriber left, and
     /// reused (see `free`), so tokens stay valid and removal is O(1).
     waiters: Vec<Option<Waiter>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
+    /// Streaming (persistent) subscribers: what LISTCHANNELS and
+    /// COUNTSUBSCRIBERS count and what keeps an empty channel alive. A poll
+    /// waits here too while it is answered, but like in the original it is
+    /// not a subscriber of the channel.
     subscribers: usize,
     /// Set when the registry dropped this channel.
     removed: bool,
@@ -44,7 +50,7 @@ struct ChannelState {
 /// One channel.
 #[derive(Debug)]
 pub struct Channel {
-    pub name: Arc<str>,
+    pub name: ChannelName,
     state: Mutex<ChannelState>,
 }
 
@@ -53,7 +59,12 @@ pub struct Channel {
 #[derive(Debug)]
 pub struct Subscription {
     pub channel: Arc<Channel>,
-    token: usize,
+    /// Index into `waiters`: 32 bits, because the connection limit keeps
+    /// subscribers far below 2^32, and with `counted` it packs into 8 bytes
+    /// (every idle subscriber task holds a `Subscription`).
+    token: u32,
+    /// Counted in the channel's `subscribers` (a streaming subscriber).
+    counted: bool,
     /// Id of the last message this subscriber has been given.
     pub cursor: u64,
 }
@@ -61,14 +72,14 @@ pub struct Subscription {
 /// Snapshot of one channel for LISTCHANNELS / channel info.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelSummary {
-    pub name: Arc<str>,
+    pub name: ChannelName,
     pub messages: usize,
     pub subscribers: usize,
     pub last_id: u64,
 }
 
 impl Channel {
-    fn new(name: Arc<str>, replay_limit: usize) -> Channel {
+    fn new(name: ChannelName, replay_limit: usize) -> Channel {
         Channel {
             name,
             state: Mutex::new(ChannelState {
@@ -127,7 +138,7 @@ pub struct PublishContext {
 
 #[derive(Debug)]
 struct Registry {
-    map: HashMap<Arc<str>, Arc<Channel>>,
+    map: HashMap<ChannelName, Arc<Channel>>,
     limits: Limits,
 }
 
@@ -151,11 +162,11 @@ impl Channels {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get_or_create(registry: &mut Registry, name: &str) -> Arc<Channel> {
+    fn get_or_create(registry: &mut Registry, name: &[u8]) -> Arc<Channel> {
         if let Some(channel) = registry.map.get(name) {
             return channel.clone();
         }
-        let name: Arc<str> = Arc::from(name);
+        let name = ChannelName::from(name);
         let channel = Arc::new(Channel::new(name.clone(), registry.limits.replay_limit));
         registry.map.insert(name, channel.clone());
         channel
@@ -165,13 +176,13 @@ impl Channels {
     /// subscriber of the channel. Returns the message.
     pub fn publish(
         &self,
-        channel: &str,
+        channel: impl AsRef<[u8]>,
         text: Bytes,
         ids: &Ids,
         ctx: PublishContext,
     ) -> Arc<Message> {
         loop {
-            let target = Self::get_or_create(&mut self.lock(), channel);
+            let target = Self::get_or_create(&mut self.lock(), channel.as_ref());
             let mut state = target.lock();
             if state.removed {
                 continue;
@@ -193,71 +204,87 @@ impl Channels {
         }
     }
 
-    /// Join `channel`: registers `waiter`, appends the replay for `backlog`
-    /// to `out`, all atomically with respect to publishes, so nothing falls
-    /// between the replay and live delivery.
+    /// Join `channel` (created if it does not exist, also by a poll):
+    /// registers `waiter`, appends the replay for `backlog` to `out`, all
+    /// atomically with respect to publishes, so nothing falls between the
+    /// replay and live delivery. Only a persistent subscriber counts as one
+    /// of the channel's subscribers (see `ChannelState::subscribers`).
     pub fn subscribe(
         &self,
-        channel: &str,
+        channel: impl AsRef<[u8]>,
         backlog: Backlog,
         waiter: &Waiter,
         out: &mut Vec<Arc<Message>>,
     ) -> Subscription {
+        let counted = waiter.details.get().is_none_or(|d| d.persist);
         let mut registry = self.lock();
-        let target = Self::get_or_create(&mut registry, channel);
+        let target = Self::get_or_create(&mut registry, channel.as_ref());
         let mut state = target.lock();
         drop(registry);
         state.history.backlog(backlog, out);
         let token = match state.free.pop() {
             Some(slot) => {
-                state.waiters[slot] = Some(waiter.clone());
+                state.waiters[slot as usize] = Some(waiter.clone());
                 slot
             }
             None => {
                 state.waiters.push(Some(waiter.clone()));
-                state.waiters.len() - 1
+                (state.waiters.len() - 1) as u32
             }
         };
-        state.subscribers += 1;
+        if counted {
+            state.subscribers += 1;
+        }
         let cursor = state.history.live_cursor();
         drop(state);
         Subscription {
             channel: target,
             token,
+            counted,
             cursor,
         }
     }
 
-    /// Leave a channel; frees the channel at once when it has neither
-    /// messages nor subscribers left.
+    /// Leave a channel. When the last streaming subscriber leaves a channel
+    /// that holds no message, the channel goes at once; a poll leaving
+    /// frees nothing, so a poll on an unknown channel leaves it listed as
+    /// `name(0/0)` until the housekeeping (the original's behaviour).
     pub fn unsubscribe(&self, subscription: Subscription) {
         let mut registry = self.lock();
         let channel = &subscription.channel;
         let mut state = channel.lock();
-        if let Some(slot) = state.waiters.get_mut(subscription.token)
+        if let Some(slot) = state.waiters.get_mut(subscription.token as usize)
             && slot.take().is_some()
         {
             state.free.push(subscription.token);
-            state.subscribers -= 1;
-        }
-        if state.subscribers == 0 && state.history.replayable_len() == 0 && !state.removed {
-            state.removed = true;
-            drop(state);
-            if registry
-                .map
-                .get(&channel.name)
-                .is_some_and(|c| Arc::ptr_eq(c, channel))
-            {
-                registry.map.remove(&channel.name);
+            if subscription.counted {
+                state.subscribers -= 1;
+                if state.subscribers == 0 && state.history.replayable_len() == 0 {
+                    drop(state);
+                    Self::remove(&mut registry, channel);
+                }
             }
         }
     }
 
-    pub fn count_subscribers(&self, channel: &str) -> usize {
+    /// Take `channel` out of the map (if it is still the one there); marks
+    /// it removed so a racing publisher retries on a fresh channel.
+    fn remove(registry: &mut Registry, channel: &Arc<Channel>) {
+        channel.lock().removed = true;
+        if registry
+            .map
+            .get(&channel.name)
+            .is_some_and(|c| Arc::ptr_eq(c, channel))
+        {
+            registry.map.remove(&channel.name);
+        }
+    }
+
+    pub fn count_subscribers(&self, channel: impl AsRef<[u8]>) -> usize {
         let registry = self.lock();
         registry
             .map
-            .get(channel)
+            .get(channel.as_ref())
             .map_or(0, |c| c.lock().subscribers)
     }
 
@@ -278,8 +305,8 @@ impl Channels {
     }
 
     /// Summary of one channel, if it exists.
-    pub fn summary(&self, channel: &str) -> Option<ChannelSummary> {
-        let target = self.lock().map.get(channel).cloned();
+    pub fn summary(&self, channel: impl AsRef<[u8]>) -> Option<ChannelSummary> {
+        let target = self.lock().map.get(channel.as_ref()).cloned();
         target.map(|c| c.summary())
     }
 
@@ -299,11 +326,19 @@ impl Channels {
         });
     }
 
-    /// SIGUSR1: forget every channel's history (ids are *not* reset).
+    /// SIGUSR1: forget every channel's history (ids are *not* reset); a
+    /// channel left with no streaming subscriber goes at once, as in the
+    /// original.
     pub fn clear_all(&self) {
-        for channel in self.lock().map.values() {
-            channel.lock().history.clear();
-        }
+        self.lock().map.retain(|_, channel| {
+            let mut state = channel.lock();
+            state.history.clear();
+            let keep = state.subscribers > 0;
+            if !keep {
+                state.removed = true;
+            }
+            keep
+        });
     }
 
     /// SIGHUP: apply new history limits to every channel.
@@ -382,6 +417,42 @@ mod tests {
         assert_eq!(ch.len(), 1);
         ch.unsubscribe(s2);
         assert_eq!(ch.len(), 0);
+    }
+
+    fn poller() -> Waiter {
+        let (_, conn) = waiter();
+        let details = crate::registry::StreamDetails::new("p", "simplepoll", "", 0, false);
+        conn.details.set(details).unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_poll_creates_the_channel_but_is_no_subscriber() {
+        let ch = channels();
+        let mut out = Vec::new();
+        let poll = ch.subscribe("new", Backlog::All, &poller(), &mut out);
+        assert_eq!(ch.count_subscribers("new"), 0);
+        ch.unsubscribe(poll);
+        assert_eq!(ch.list()[0].subscribers, 0);
+        assert_eq!(ch.len(), 1, "kept until the housekeeping");
+        ch.housekeep(1000);
+        assert!(ch.is_empty());
+    }
+
+    #[test]
+    fn clearing_removes_channels_without_streaming_subscribers() {
+        let ids = Ids::starting_at(1);
+        let ch = channels();
+        let (_, waiter) = waiter();
+        let mut out = Vec::new();
+        let _stream = ch.subscribe("kept", Backlog::None, &waiter, &mut out);
+        ch.publish("kept", Bytes::from_static(b"m"), &ids, ctx());
+        ch.publish("gone", Bytes::from_static(b"m"), &ids, ctx());
+        let _poll = ch.subscribe("polled", Backlog::None, &poller(), &mut out);
+        ch.clear_all();
+        let names: Vec<String> = ch.list().iter().map(|s| s.name.to_string()).collect();
+        assert_eq!(names, ["kept"]);
+        assert_eq!(ch.list()[0].messages, 0);
     }
 
     #[test]

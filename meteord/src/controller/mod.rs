@@ -1,10 +1,15 @@
 //! The controller port: one task per publisher connection. Lines may arrive
 //! several to a packet or split over packets; replies to everything that
 //! arrived together are written together.
+//!
+//! QUIT behaves as the original's: the lines after it in the same packet
+//! are still run and answered, then the connection closes; a second QUIT
+//! in that packet closes at once and nothing is written (the lines after
+//! it still run). What each listing prints is in `listing.rs`.
 
 pub mod command;
+mod listing;
 
-use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,15 +19,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::broker;
-use crate::registry::{Conn, ConnKind, StopReason};
-use crate::state::{State, unix_now};
+use crate::registry::{Conn, StopReason};
+use crate::state::State;
 use crate::stats::Stats;
-use command::{Command, channel_line, key_values, list_reply};
+use command::{Command, channel_line, list_reply};
 
 /// Longest line accepted. Messages are inserted into pages verbatim, so a
 /// megabyte is already far more than any page wants; the bound keeps one
 /// publisher from holding unbounded memory.
 pub const MAX_LINE: usize = 1024 * 1024;
+/// First size of the read buffer, and the size the reply buffer shrinks
+/// back to after a large reply (a LISTCHANNELS of many channels).
+const BUFFER: usize = 4096;
+const KEEP_REPLY_CAPACITY: usize = 64 * 1024;
 
 /// Serve one controller connection to its end.
 pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
@@ -34,9 +43,19 @@ pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
     state.connections.remove(&conn);
 }
 
+/// Where the connection stands after the lines run so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Session {
+    Open,
+    /// QUIT seen: answer what is pending, then close.
+    Quitting,
+    /// A second QUIT: close without writing.
+    Dropped,
+}
+
 async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result<()> {
-    let mut buf = BytesMut::with_capacity(4096);
-    let mut replies = String::new();
+    let mut buf = BytesMut::with_capacity(BUFFER);
+    let mut replies: Vec<u8> = Vec::new();
     loop {
         let n = tokio::select! {
             read = stream.read_buf(&mut buf) => read?,
@@ -60,184 +79,97 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
             return Ok(());
         }
         Stats::add(&state.stats.total_inbound_bytes, n as u64);
-        let mut quit = false;
+        let mut session = Session::Open;
         while let Some(end) = buf.iter().position(|&b| b == b'\n') {
             let mut line = &buf[..end];
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
-            quit = execute(state, line, &mut replies);
-            buf.advance(end + 1);
-            if quit {
-                break;
+            let unread = &buf[end + 1..];
+            if execute(state, conn, line, unread, &mut replies) {
+                session = match session {
+                    Session::Open => Session::Quitting,
+                    _ => Session::Dropped,
+                };
             }
+            buf.advance(end + 1);
         }
-        if buf.len() > MAX_LINE {
-            replies.push_str("ERR Line too long\r\n");
-            quit = true;
+        if session == Session::Dropped {
+            return Ok(());
+        }
+        if session == Session::Open && buf.len() > MAX_LINE {
+            replies.extend_from_slice(b"ERR Line too long\r\n");
+            session = Session::Quitting;
         }
         if !replies.is_empty() {
-            stream.write_all(replies.as_bytes()).await?;
-            conn.bytes_written
-                .fetch_add(replies.len() as u64, Ordering::Relaxed);
+            let written = replies.len() as u64;
+            // Counted before the write, so whoever has read this reply sees
+            // it counted in a SHOWSTATS asked next.
+            Stats::add(&state.stats.total_outbound_bytes, written);
+            stream.write_all(&replies).await?;
+            conn.bytes_written.fetch_add(written, Ordering::Relaxed);
             replies.clear();
-            if replies.capacity() > 64 * 1024 {
-                replies.shrink_to(4096);
+            if replies.capacity() > KEEP_REPLY_CAPACITY {
+                replies.shrink_to(BUFFER);
             }
         }
-        if quit {
+        if session == Session::Quitting {
             let _ = stream.shutdown().await;
             return Ok(());
         }
     }
 }
 
-/// Run one line, appending its reply; returns true for QUIT.
-fn execute(state: &State, line: &[u8], out: &mut String) -> bool {
+/// Run one line, appending its reply to `out` (the replies not yet
+/// written); `unread` is what arrived after the line. Returns true for QUIT.
+fn execute(state: &State, conn: &Conn, line: &[u8], unread: &[u8], out: &mut Vec<u8>) -> bool {
     let command = match command::parse(line) {
         Ok(c) => c,
         Err(e) => {
-            out.push_str(e);
-            out.push_str("\r\n");
+            out.extend_from_slice(e.as_bytes());
+            out.extend_from_slice(command::EOL);
             return false;
         }
     };
     match command {
         Command::AddMessage { channel, text } => {
-            match broker::publish(state, channel, Bytes::copy_from_slice(text)) {
-                // Formatting into a String cannot fail.
-                Ok(id) => {
-                    let _ = write!(out, "OK\t{id}\r\n");
-                }
-                Err(e) => {
-                    let _ = write!(out, "ERR {e}\r\n");
-                }
-            }
+            let id = broker::publish(state, channel, Bytes::copy_from_slice(text));
+            out.extend_from_slice(format!("OK\t{id}\r\n").as_bytes());
         }
         Command::CountSubscribers { channel } => {
-            let n = std::str::from_utf8(channel)
-                .map(|c| state.channels.count_subscribers(c))
-                .unwrap_or(0);
-            let _ = write!(out, "OK {n}\r\n");
+            let n = state.channels.count_subscribers(channel);
+            out.extend_from_slice(format!("OK {n}\r\n").as_bytes());
         }
         Command::ListChannels => {
             let lines = state
                 .channels
                 .list()
                 .into_iter()
-                .map(|c| channel_line(&c.name, c.messages, c.subscribers));
-            out.push_str(&list_reply(lines));
+                .map(|c| channel_line(c.name.as_bytes(), c.messages, c.subscribers));
+            list_reply(out, lines);
         }
-        Command::ListSubscribers => out.push_str(&list_reply(subscriber_lines(state))),
-        Command::ListConnections => out.push_str(&list_reply(connection_lines(state))),
-        Command::Describe(number) => match state.connections.get(number) {
-            Some(conn) => out.push_str(&list_reply(describe(&conn))),
-            None => out.push_str("ERR Unknown client\r\n"),
+        Command::ListSubscribers => list_reply(out, listing::subscribers(state)),
+        Command::ListConnections => list_reply(out, listing::connections(state)),
+        Command::Describe(number) => match number.and_then(|n| state.connections.get(n)) {
+            Some(target) => {
+                // The original shows a connection's unsent replies and
+                // unread input; we hold those only for the asking one.
+                let own = std::ptr::eq(Arc::as_ptr(&target), conn);
+                let buffers = if own {
+                    (&out[..], unread)
+                } else {
+                    (&[][..], &[][..])
+                };
+                let lines = listing::describe(&target, buffers);
+                list_reply(out, lines);
+            }
+            None => out.extend_from_slice(b"ERR Unknown client\r\n"),
         },
-        Command::ShowStats => out.push_str(&list_reply(stats_lines(state))),
+        Command::ShowStats => list_reply(out, listing::stats(state)),
         Command::Quit => {
-            out.push_str("OK\r\n");
+            out.extend_from_slice(b"OK\r\n");
             return true;
         }
     }
     false
-}
-
-fn subscriber_lines(state: &State) -> Vec<String> {
-    let now = unix_now();
-    state
-        .connections
-        .all()
-        .iter()
-        .filter_map(|conn| {
-            let d = conn.details.get()?;
-            let left = if d.max_time > 0 {
-                (u64::from(conn.started) + d.max_time).saturating_sub(now)
-            } else {
-                0
-            };
-            Some(format!(
-                "{} {} {} {} {} {} \"{}\"",
-                d.hostid(),
-                conn.ip,
-                conn.started,
-                d.max_time,
-                left,
-                conn.messages.load(Ordering::Relaxed),
-                d.user_agent().replace('"', "'")
-            ))
-        })
-        .collect()
-}
-
-fn connection_lines(state: &State) -> Vec<String> {
-    state
-        .connections
-        .all()
-        .iter()
-        .map(|conn| {
-            let mut line = format!("{} {} {}", conn.number, conn.ip, conn.kind.meteor_type());
-            if let Some(d) = conn.details.get() {
-                line.push(' ');
-                line.push_str(d.hostid());
-            }
-            line
-        })
-        .collect()
-}
-
-fn describe(conn: &Conn) -> Vec<String> {
-    let now = unix_now();
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("socketFN", conn.number.to_string()),
-        ("connectionStart", conn.started.to_string()),
-        (
-            "writeBuffer",
-            conn.write_pending.load(Ordering::Relaxed).to_string(),
-        ),
-        ("readBuffer", "0".to_string()),
-        (
-            "bytesWritten",
-            conn.bytes_written.load(Ordering::Relaxed).to_string(),
-        ),
-        ("type", conn.kind.meteor_type().to_string()),
-        ("ip", conn.ip.to_string()),
-        (
-            "age",
-            now.saturating_sub(u64::from(conn.started)).to_string(),
-        ),
-    ];
-    if conn.kind == ConnKind::Subscriber
-        && let Some(d) = conn.details.get()
-    {
-        pairs.push(("mode", d.mode().to_string()));
-        pairs.push(("headerBuffer", "0".to_string()));
-        pairs.push((
-            "messageCount",
-            conn.messages.load(Ordering::Relaxed).to_string(),
-        ));
-        pairs.push(("connectionTimeLimit", d.max_time.to_string()));
-        pairs.push(("useragent", d.user_agent().to_string()));
-        pairs.push(("subscriberID", d.hostid().to_string()));
-    }
-    key_values(pairs)
-}
-
-fn stats_lines(state: &State) -> Vec<String> {
-    let real_subscribers = state.stats.current_subscribers.load(Ordering::Relaxed);
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("uptime", state.stats.uptime_secs().to_string()),
-        ("channel_count", state.channels.len().to_string()),
-        ("connection_count", state.connections.len().to_string()),
-        ("real_subscribers", real_subscribers.to_string()),
-    ];
-    pairs.extend(
-        state
-            .stats
-            .counters()
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string())),
-    );
-    pairs.push(("next_message_id", state.ids.peek().to_string()));
-    key_values(pairs)
 }

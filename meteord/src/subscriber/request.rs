@@ -27,8 +27,8 @@
 //! `name`, `name.r<id>`, `name.b<n>` or `name.h` ([`parse_channel`]); invalid
 //! ones are skipped, and a channel named twice keeps its last definition.
 
-use crate::broker::valid_channel_name;
 use crate::channel::Backlog;
+use crate::channel::valid_subscriber_name as valid_channel_name;
 
 /// Most bytes of a request head we read (the original reads without
 /// bound): far above any real browser's request with its cookies (a few

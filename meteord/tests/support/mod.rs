@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod controller;
 pub mod http;
 
 use std::io::{BufRead, BufReader, Read, Write};

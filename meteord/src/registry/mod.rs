@@ -3,16 +3,26 @@
 //!
 //! A connection is known by its socket's file descriptor number (what the
 //! original calls `socketFN` and what existing tools pass to DESCRIBE). Fds
-//! are reused by the kernel, so removal checks identity, not just the number.
+//! are reused by the kernel, so removal checks identity, not just the number,
+//! and listings follow the accept order, not the numbers. The table also
+//! remembers the hostids of recent polls (SHOWSTATS' `real_subscribers`).
+//! The daemon-wide clock's part of a connection lives in [`clock`].
 
 use std::borrow::Borrow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::wakeup::Wakeup;
+
+pub mod clock;
+
+pub use clock::{
+    ConnTimers, MAX_CLOCK_SLICES, MIN_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, WAKE_STALLED,
+    clock_slices, secs32,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnKind {
@@ -134,88 +144,6 @@ pub struct Conn {
     pub timers: ConnTimers,
 }
 
-/// Deadlines the clock watches, and the wake-up reasons it leaves. Seconds
-/// since the epoch fit 32 bits until 2106.
-#[derive(Debug, Default)]
-pub struct ConnTimers {
-    /// Seconds between pings; 0 = no pings.
-    pub ping_interval: AtomicU16,
-    pub next_ping: AtomicU32,
-    /// MaxTime: when the stream ends.
-    pub deadline: AtomicU32,
-    /// When the write in progress started; 0 = not writing.
-    pub write_since: AtomicU32,
-    /// [`WAKE_PING`], [`WAKE_DEADLINE`], [`WAKE_STALLED`].
-    pub due: AtomicU8,
-}
-
-/// The clock splits the connection table into this many parts per second
-/// at most, and at least [`MIN_CLOCK_SLICES`] (see [`clock_slices`]).
-pub const MAX_CLOCK_SLICES: usize = 100;
-/// Fewest parts: a 10 Hz clock, cheap for a small or idle daemon.
-pub const MIN_CLOCK_SLICES: usize = 10;
-/// Connections per part the clock aims for.
-const CONNECTIONS_PER_SLICE: usize = 200;
-
-/// How many parts the clock splits `connections` into for the next second.
-/// Each part's pings are written in one burst that message deliveries queue
-/// behind: at 19,000 subscribers, 10 parts meant ~380 pings a burst and a
-/// many-channels p99 of ~3 ms (1.1 ms with pings off), 100 parts ~1.1 ms;
-/// but every part is a wake-up of the daemon, which at 1,000 subscribers
-/// cost ~1 % of a core for nothing (BENCHMARKS.md). So: ~200 connections
-/// a part (~40 pings a burst at the default 5 s ping interval), between 10
-/// and 100 parts a second.
-pub fn clock_slices(connections: usize) -> usize {
-    (connections / CONNECTIONS_PER_SLICE).clamp(MIN_CLOCK_SLICES, MAX_CLOCK_SLICES)
-}
-
-/// Seconds as stored in [`ConnTimers`].
-pub fn secs32(secs: u64) -> u32 {
-    u32::try_from(secs).unwrap_or(u32::MAX)
-}
-
-/// A ping is due.
-pub const WAKE_PING: u8 = 1;
-/// MaxTime has passed.
-pub const WAKE_DEADLINE: u8 = 2;
-/// A write has not completed within WriteTimeout.
-pub const WAKE_STALLED: u8 = 4;
-
-impl ConnTimers {
-    /// Take (and clear) the reasons due.
-    pub fn take_due(&self) -> u8 {
-        self.due.swap(0, Ordering::AcqRel)
-    }
-
-    /// Whether a write is overdue (checked without clearing).
-    pub fn stalled(&self) -> bool {
-        self.due.load(Ordering::Acquire) & WAKE_STALLED != 0
-    }
-
-    /// What should wake this connection at `now`, updating the next ping.
-    fn due_at(&self, now: u32, write_timeout: u32) -> u8 {
-        let mut due = 0;
-        let next_ping = self.next_ping.load(Ordering::Relaxed);
-        if next_ping != 0 && now >= next_ping {
-            let interval = u32::from(self.ping_interval.load(Ordering::Relaxed));
-            if interval > 0 {
-                due |= WAKE_PING;
-                self.next_ping
-                    .store(now.saturating_add(interval), Ordering::Relaxed);
-            }
-        }
-        let deadline = self.deadline.load(Ordering::Relaxed);
-        if deadline != 0 && now >= deadline {
-            due |= WAKE_DEADLINE;
-        }
-        let since = self.write_since.load(Ordering::Relaxed);
-        if since != 0 && now >= since.saturating_add(write_timeout) {
-            due |= WAKE_STALLED;
-        }
-        due
-    }
-}
-
 impl Conn {
     /// `number` is the socket's fd; `started` seconds since the epoch.
     /// Both are kept in 32 bits: one of these exists per subscriber.
@@ -291,15 +219,49 @@ impl Borrow<str> for ByHostid {
     }
 }
 
+/// How long a poll's hostid counts towards SHOWSTATS' `real_subscribers`
+/// (the original: a minute).
+pub const POLLER_WINDOW_SECS: u64 = 60;
+/// Most hostids remembered for that count: a flood of one-off pollers must
+/// not grow memory without bound (the original's table had no bound). At
+/// ~60 B an entry this is ~6 MB; past it, further pollers are not counted.
+const MAX_RECENT_POLLERS: usize = 100_000;
+
+/// One occupied slot of the table.
+#[derive(Debug, Clone)]
+struct Slot {
+    conn: Arc<Conn>,
+    /// Accept order: listings show connections oldest first, as the
+    /// original's list does, whatever fd numbers the kernel reused.
+    order: u64,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Indexed by connection number, which is the socket's fd: small,
-    /// dense and unique while open, so a plain vector beats a map (8 bytes
+    /// dense and unique while open, so a plain vector beats a map (16 bytes
     /// a slot).
-    conns: Vec<Option<Arc<Conn>>>,
-    /// Occupied slots.
+    conns: Vec<Option<Slot>>,
+    /// Occupied slots, and of them subscriber-port connections.
     open: usize,
+    open_subscribers: usize,
+    accepted: u64,
     hostids: HashSet<ByHostid>,
+    /// Hostids of recent polls (non-persistent requests) → when seen.
+    recent_pollers: HashMap<Box<str>, u64>,
+}
+
+impl Inner {
+    /// Forget pollers older than the window or that now stream.
+    // `ByHostid` hashes only the hostid, which is set once and never
+    // changes: the interior mutability clippy sees cannot move a key.
+    #[allow(clippy::mutable_key_type)]
+    fn prune_pollers(&mut self, now: u64) {
+        let hostids = &self.hostids;
+        self.recent_pollers.retain(|hostid, seen| {
+            *seen + POLLER_WINDOW_SECS >= now && !hostids.contains(&**hostid)
+        });
+    }
 }
 
 /// The table of open connections.
@@ -323,29 +285,63 @@ impl Connections {
         if slot >= inner.conns.len() {
             inner.conns.resize(slot.saturating_add(1), None);
         }
-        if inner.conns[slot].replace(conn).is_none() {
-            inner.open += 1;
+        inner.accepted += 1;
+        let order = inner.accepted;
+        let subscriber = conn.kind == ConnKind::Subscriber;
+        match inner.conns[slot].replace(Slot { conn, order }) {
+            None => {
+                inner.open += 1;
+                inner.open_subscribers += usize::from(subscriber);
+            }
+            Some(old) => {
+                inner.open_subscribers -= usize::from(old.conn.kind == ConnKind::Subscriber);
+                inner.open_subscribers += usize::from(subscriber);
+            }
         }
     }
 
-    /// Remove `conn` (and its hostid claim) if it is still the one registered.
+    /// Remove `conn` (and its hostid claim) if it is still the one
+    /// registered; a poll's hostid is remembered for `real_subscribers`.
     pub fn remove(&self, conn: &Arc<Conn>) {
         let mut inner = self.lock();
         let slot = conn.number as usize;
         if let Some(entry) = inner.conns.get_mut(slot)
-            && entry.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn))
+            && entry.as_ref().is_some_and(|s| Arc::ptr_eq(&s.conn, conn))
         {
             *entry = None;
             inner.open -= 1;
+            inner.open_subscribers -= usize::from(conn.kind == ConnKind::Subscriber);
         }
-        if let Some(details) = conn.details.get()
-            && inner
-                .hostids
-                .get(details.hostid())
-                .is_some_and(|c| Arc::ptr_eq(&c.0, conn))
+        let Some(details) = conn.details.get() else {
+            return;
+        };
+        if inner
+            .hostids
+            .get(details.hostid())
+            .is_some_and(|c| Arc::ptr_eq(&c.0, conn))
         {
             inner.hostids.remove(details.hostid());
         }
+        if !details.persist {
+            let now = crate::state::unix_now();
+            if inner.recent_pollers.len() >= MAX_RECENT_POLLERS {
+                inner.prune_pollers(now);
+            }
+            if inner.recent_pollers.len() < MAX_RECENT_POLLERS
+                || inner.recent_pollers.contains_key(details.hostid())
+            {
+                inner.recent_pollers.insert(details.hostid().into(), now);
+            }
+        }
+    }
+
+    /// Hostids that polled within the last minute and have no streaming
+    /// connection now (the original's `real_subscribers` adds these to the
+    /// open subscriber connections). Also forgets the older ones.
+    pub fn recent_pollers(&self, now: u64) -> usize {
+        let mut inner = self.lock();
+        inner.prune_pollers(now);
+        inner.recent_pollers.len()
     }
 
     /// Make `conn` the persistent connection for its hostid; the one it
@@ -376,44 +372,29 @@ impl Connections {
 
     pub fn get(&self, number: u64) -> Option<Arc<Conn>> {
         let slot = usize::try_from(number).ok()?;
-        self.lock().conns.get(slot).cloned().flatten()
+        let inner = self.lock();
+        inner.conns.get(slot)?.as_ref().map(|s| s.conn.clone())
     }
 
-    /// Every connection, by number.
+    /// Every connection, oldest first.
     pub fn all(&self) -> Vec<Arc<Conn>> {
-        self.lock().conns.iter().flatten().cloned().collect()
+        let mut slots: Vec<Slot> = self.lock().conns.iter().flatten().cloned().collect();
+        slots.sort_unstable_by_key(|s| s.order);
+        slots.into_iter().map(|s| s.conn).collect()
     }
 
     pub fn len(&self) -> usize {
         self.lock().open
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Open connections on the subscriber port, and on the controller port.
+    pub fn len_by_kind(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.open_subscribers, inner.open - inner.open_subscribers)
     }
 
-    /// The daemon-wide clock, once a second: wake every connection that has
-    /// a ping, a MaxTime deadline or an overdue write. One pass over the
-    /// table is a few microseconds per thousand connections.
-    ///
-    /// `slice` (0 .. `slices`) selects which connections this call visits:
-    /// the clock runs `slices` times a second (see [`clock_slices`]) and each
-    /// connection is visited once a second, so the pings of subscribers that
-    /// connected together are spread over the second instead of all being
-    /// written in one burst that would delay message deliveries.
-    pub fn tick(&self, now: u64, write_timeout: u64, slice: usize, slices: usize) {
-        let slices = slices.max(1);
-        let now = secs32(now);
-        let write_timeout = secs32(write_timeout);
-        let inner = self.lock();
-        let start = slice % slices;
-        for conn in inner.conns.iter().skip(start).step_by(slices).flatten() {
-            let due = conn.timers.due_at(now, write_timeout);
-            if due != 0 {
-                conn.timers.due.fetch_or(due, Ordering::AcqRel);
-                conn.wakeup.raise();
-            }
-        }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Ask every connection to stop (shutdown).
@@ -471,61 +452,6 @@ mod tests {
         table.insert(new.clone());
         table.remove(&old);
         assert!(table.get(5).is_some_and(|c| Arc::ptr_eq(&c, &new)));
-    }
-
-    fn tick_all(table: &Connections, now: u64, write_timeout: u64) {
-        for slice in 0..MIN_CLOCK_SLICES {
-            table.tick(now, write_timeout, slice, MIN_CLOCK_SLICES);
-        }
-    }
-
-    #[test]
-    fn each_tick_visits_one_slice() {
-        let table = Connections::new();
-        let slices = 25;
-        let n = 2 * slices as u64;
-        let conns: Vec<Arc<Conn>> = (0..n).map(|i| conn(i, &format!("h{i}"))).collect();
-        for c in &conns {
-            c.timers.deadline.store(1, Ordering::Relaxed);
-            table.insert(c.clone());
-        }
-        table.tick(5, 30, 3, slices);
-        let woken: Vec<u64> = conns
-            .iter()
-            .filter(|c| c.timers.take_due() != 0)
-            .map(|c| u64::from(c.number))
-            .collect();
-        assert_eq!(woken, vec![3, 3 + slices as u64]);
-    }
-
-    #[test]
-    fn clock_parts_grow_with_the_connections_within_bounds() {
-        assert_eq!(clock_slices(0), MIN_CLOCK_SLICES);
-        assert_eq!(clock_slices(1_000), MIN_CLOCK_SLICES);
-        assert_eq!(clock_slices(5_000), 25);
-        assert_eq!(clock_slices(19_000), 95);
-        assert_eq!(clock_slices(1_000_000), MAX_CLOCK_SLICES);
-    }
-
-    #[test]
-    fn clock_wakes_for_pings_deadlines_and_stalled_writes() {
-        let table = Connections::new();
-        let c = conn(3, "t");
-        table.insert(c.clone());
-        c.timers.ping_interval.store(5, Ordering::Relaxed);
-        c.timers.next_ping.store(105, Ordering::Relaxed);
-        c.timers.deadline.store(200, Ordering::Relaxed);
-        tick_all(&table, 104, 30);
-        assert_eq!(c.timers.take_due(), 0);
-        tick_all(&table, 105, 30);
-        assert_eq!(c.timers.take_due(), WAKE_PING);
-        assert_eq!(c.timers.next_ping.load(Ordering::Relaxed), 110);
-        c.timers.write_since.store(100, Ordering::Relaxed);
-        tick_all(&table, 131, 30);
-        assert!(c.timers.stalled());
-        assert_eq!(c.timers.take_due(), WAKE_PING | WAKE_STALLED);
-        tick_all(&table, 200, 1000);
-        assert_eq!(c.timers.take_due() & WAKE_DEADLINE, WAKE_DEADLINE);
     }
 
     #[test]
