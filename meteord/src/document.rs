@@ -450,6 +450,11 @@ fn is_path_byte(b: u8) -> bool {
 /// The root, canonicalized now (it may have been created or moved since
 /// the daemon started).
 fn canonical_root(root: &Path) -> Result<PathBuf, DocError> {
+    // Empty = no document root configured: nothing is served (never the
+    // current directory, which an empty path would otherwise name).
+    if root.as_os_str().is_empty() {
+        return Err(DocError::NotFound("no document root"));
+    }
     fs::canonicalize(root).map_err(|_| DocError::NotFound("document root missing"))
 }
 
