@@ -249,4 +249,6 @@ const CONTRACT_ARGS: &[&str] = &[
 ];
 
 #[cfg(test)]
+mod original_tests;
+#[cfg(test)]
 mod tests;
