@@ -143,32 +143,37 @@ pub struct Config {
 }
 
 /// Reads `ConfigFileLocation` (from the command line, default
-/// `/etc/meteord.conf`); if no file exists there, uses [`BUILTIN_CONF`]
-/// (`Config::source` is then `None`); then applies the command-line
-/// overrides (the command line wins over the file) and validates.
+/// `/etc/meteord.conf`); if no regular file exists there (nothing, a
+/// directory, a device: the original then reads no file either), uses
+/// [`BUILTIN_CONF`] (`Config::source` is then `None`); then applies the
+/// command-line overrides (the command line wins over the file) and
+/// validates.
 ///
-/// A file that exists but cannot be read is an error, not a reason to fall
+/// A regular file that cannot be read is an error, not a reason to fall
 /// back to the built-in configuration: that would silently run with
-/// settings the operator did not choose.
+/// settings the operator did not choose (the original refuses it too).
 pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
     let path = cli.config_file_location();
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return load_builtin(cli);
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            let mut config = load_builtin(cli)?;
+            config.notes.insert(
+                0,
+                format!(
+                    "{} is not a regular file: using the built-in configuration, as the \
+                     original reads no file then",
+                    path.display()
+                ),
+            );
+            return Ok(config);
         }
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
+        Err(_) => return load_builtin(cli),
+    }
+    let bytes = read_bounded(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let origin = path.display().to_string();
     let text = String::from_utf8(bytes).map_err(|e| {
         let bad_at = e.utf8_error().valid_up_to();
@@ -189,7 +194,7 @@ pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
 
 /// Largest configuration file accepted. The shipped one is about 14 KB; a
 /// megabyte leaves room for any real file while keeping a mistaken
-/// `-ConfigFileLocation /dev/zero` from eating memory.
+/// multi-gigabyte file from eating memory.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Reads the whole file, refusing one larger than [`MAX_CONFIG_BYTES`].
