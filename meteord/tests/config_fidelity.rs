@@ -113,6 +113,26 @@ fn every_shipped_configuration_starts() {
     }
 }
 
+#[test]
+fn a_path_that_is_not_a_regular_file_starts_on_the_built_in_configuration() {
+    // The original reads only a regular file; /dev/null means its defaults.
+    let dir = support::scratch("devnull");
+    let mut args = vec!["-ConfigFileLocation", "/dev/null", "-Foreground", "1"];
+    args.extend_from_slice(LOOPBACK_ANY_PORT);
+    let cwd = dir.clone();
+    let mut daemon = start_exact(dir, &cwd, &args);
+    let mut iframe = subscribe(&daemon, "/push/h/iframe/c", "c");
+    iframe.wait_for("parent.Meteor.register(this);");
+    assert!(
+        daemon
+            .log_text()
+            .contains("/dev/null is not a regular file: using the built-in configuration"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(daemon.stop(), Some(0));
+}
+
 // --- accepted constructs, with their meaning --------------------------------
 
 #[test]
