@@ -442,6 +442,11 @@ fn is_path_byte(b: u8) -> bool {
 /// the daemon started). The file system's root serves nothing, as in the
 /// original (`SubscriberDocumentRoot /` means no documents).
 fn canonical_root(root: &Path) -> Result<PathBuf, DocError> {
+    // Empty = no document root configured: nothing is served (never the
+    // current directory, which an empty path would otherwise name).
+    if root.as_os_str().is_empty() {
+        return Err(DocError::NotFound("no document root"));
+    }
     let root = fs::canonicalize(root).map_err(|_| DocError::NotFound("document root missing"))?;
     if root.parent().is_none() {
         return Err(DocError::NotFound("the document root is /"));

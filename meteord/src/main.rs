@@ -29,7 +29,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = match CommandLine::parse(std::env::args().skip(1)) {
-        Ok(Invocation::Help(text)) => {
+        Ok(Invocation::Help(text) | Invocation::Version(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
@@ -68,6 +68,9 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     }
     daemon::drop_privileges(config.user.as_deref(), config.group.as_deref())?;
     let log = log::init(&config)?;
+    for note in &config.notes {
+        tracing::warn!("{note}");
+    }
     let ids = open_ids(&config)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

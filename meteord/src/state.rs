@@ -48,7 +48,9 @@ impl State {
     pub fn new(config: Config, ids: Ids) -> State {
         let modes = CompiledModes::compile(&config.modes, 1);
         let documents = Documents::new(
-            config.subscriber_document_root.clone(),
+            // No root (SubscriberDocumentRoot empty or /): an empty path,
+            // which Documents answers as not found for every request.
+            config.subscriber_document_root.clone().unwrap_or_default(),
             config.directory_index.clone(),
         );
         State {
@@ -100,7 +102,9 @@ impl State {
         let generation = self.modes().generation + 1;
         let modes = CompiledModes::compile(&config.modes, generation);
         let documents = Documents::new(
-            config.subscriber_document_root.clone(),
+            // No root (SubscriberDocumentRoot empty or /): an empty path,
+            // which Documents answers as not found for every request.
+            config.subscriber_document_root.clone().unwrap_or_default(),
             config.directory_index.clone(),
         );
         self.channels.set_limits(limits(&config), unix_now());

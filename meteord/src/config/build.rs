@@ -1,10 +1,18 @@
 //! Turns a parsed file plus command-line overrides into a validated
 //! [`Config`]: layers the values (table default < file < command line, and
-//! a `[mode]` section over all of those for its mode), then converts each
-//! one to its type, naming the origin, parameter and value on failure.
+//! for one mode: the file's `[mode]` section over all of those, and
+//! `-Name.mode` over that), then converts each one to its type.
+//!
+//! The original's parameters are read as the original reads them (see
+//! [`super::perl`]): it never refuses a value, so neither do we, except
+//! where the original itself fails to start (an empty port, an address that
+//! does not resolve). A value read differently from how it looks (`Persist
+//! off` is on, `SubscriberPort 70000` is port 4464) is reported in
+//! `Config::notes`. Our own parameters are checked strictly and a bad value
+//! names the origin, parameter and value.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,12 +20,24 @@ use std::sync::Arc;
 use super::cli::CommandLine;
 use super::error::{ConfigError, Origin};
 use super::params::{self as p, Kind, Param};
-use super::parse::{Document, Setting, Settings, decode_value};
+use super::parse::{Document, Section, Setting, Settings, decode_value};
+use super::perl;
 use super::{Config, ModeSettings, Modes};
 
-/// Boolean spellings accepted besides `0`/`1`, compared case-insensitively.
+/// Boolean spellings accepted besides `0`/`1` for our own switches,
+/// compared case-insensitively.
 const TRUE_WORDS: [&str; 4] = ["1", "yes", "true", "on"];
 const FALSE_WORDS: [&str; 4] = ["0", "no", "false", "off"];
+
+/// The original's `human` log time: `localtime` printed by Perl
+/// (`Tue Dec  1 07:30:04 2026`).
+pub(crate) const HUMAN_TIME_FORMAT: &str = "%a %b %e %H:%M:%S %Y";
+/// The original's `unix` log time: seconds since the epoch.
+pub(crate) const UNIX_TIME_FORMAT: &str = "%s";
+
+/// `SyslogFacility none`: no syslog at all (the original then logs to
+/// LogFilename and stays in the foreground).
+pub(crate) const NO_SYSLOG: &str = "none";
 
 /// A layered view of the values that apply in one scope (global, or one
 /// mode); anything not set falls back to the table default.
@@ -57,11 +77,35 @@ impl Values<'_> {
         self.setting(param).value
     }
 
+    /// One of our switches: 0/1 and the usual words, strictly.
     fn bool(&self, param: &'static Param) -> Result<bool, ConfigError> {
         debug_assert_eq!(param.kind, Kind::Bool);
         self.get(param, parse_bool)
     }
 
+    /// One of the original's switches: Perl's truth of the text.
+    fn flag(&self, param: &'static Param, notes: &mut Notes) -> bool {
+        debug_assert_eq!(param.kind, Kind::Flag);
+        let setting = self.setting(param);
+        let on = perl::truthy(&setting.value);
+        if setting.value != "0" && setting.value != "1" {
+            notes.read_as(param, &setting, if on { "1 (on)" } else { "0 (off)" });
+        }
+        on
+    }
+
+    /// One of the original's numbers: Perl's numeric value of the text.
+    fn perl_number(&self, param: &'static Param, notes: &mut Notes) -> f64 {
+        debug_assert_eq!(param.kind, Kind::Number);
+        let setting = self.setting(param);
+        let n = perl::number(&setting.value);
+        if !perl::is_plain_number(&setting.value) {
+            notes.read_as(param, &setting, &n.to_string());
+        }
+        n
+    }
+
+    /// One of our counts: a whole number no smaller than the kind's minimum.
     fn number(&self, param: &'static Param) -> Result<u64, ConfigError> {
         let min = match param.kind {
             Kind::Count { min } | Kind::Seconds { min } => min,
@@ -79,33 +123,66 @@ impl Values<'_> {
         })
     }
 
-    fn port(&self, param: &'static Param) -> Result<u16, ConfigError> {
-        let allow_zero = matches!(param.kind, Kind::Port { allow_zero: true });
-        self.get(param, |v| {
-            let low = if allow_zero { 0 } else { 1 };
-            match v.trim().parse::<u32>() {
-                Ok(n) if n >= low && n <= u32::from(u16::MAX) => {
-                    u16::try_from(n).map_err(|_| "port out of range".to_string())
-                }
-                _ => Err(format!("expected a port number from {low} to 65535")),
-            }
-        })
+    /// A TCP port as the original binds it: an empty value (or `0`, which
+    /// is ours for "any free port") as is; otherwise the text's number,
+    /// truncated to 16 bits as the socket library does.
+    fn port(&self, param: &'static Param, notes: &mut Notes) -> Result<u16, ConfigError> {
+        let setting = self.setting(param);
+        if setting.value.is_empty() {
+            return Err(ConfigError::InvalidValue {
+                origin: setting.origin,
+                name: param.name,
+                value: setting.value,
+                reason: "a port number is required".to_string(),
+            });
+        }
+        let port = low_16_bits(perl::integer(&setting.value));
+        if setting.value != port.to_string() {
+            notes.read_as(param, &setting, &port.to_string());
+        }
+        Ok(port)
     }
 
+    /// The UDP port: on only if the value is a number above 0 (else off, as
+    /// in the original).
+    fn udp_port(&self, param: &'static Param, notes: &mut Notes) -> u16 {
+        let setting = self.setting(param);
+        let n = perl::number(&setting.value);
+        let port = if n > 0.0 {
+            low_16_bits(perl::integer(&setting.value))
+        } else {
+            0
+        };
+        if setting.value != port.to_string() {
+            let meaning = match port {
+                0 => "0 (off)".to_string(),
+                port => port.to_string(),
+            };
+            notes.read_as(param, &setting, &meaning);
+        }
+        port
+    }
+
+    /// An address to listen on: empty = every local address (as in the
+    /// original), an IPv4 or IPv6 address, or a host name resolved to its
+    /// first IPv4 address (the original resolves names the same way).
     fn ip(&self, param: &'static Param) -> Result<IpAddr, ConfigError> {
         self.get(param, |v| {
-            IpAddr::from_str(v.trim())
-                .map_err(|_| "expected an IPv4 or IPv6 address such as 127.0.0.1".to_string())
-        })
-    }
-
-    fn path(&self, param: &'static Param) -> Result<PathBuf, ConfigError> {
-        self.get(param, |v| {
+            let v = v.trim();
             if v.is_empty() {
-                Err("a path is required".to_string())
-            } else {
-                Ok(PathBuf::from(v))
+                return Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             }
+            if let Ok(ip) = IpAddr::from_str(v) {
+                return Ok(ip);
+            }
+            (v, 0)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
+                .map(|a| a.ip())
+                .ok_or_else(|| {
+                    "not an address, and no IPv4 address found for it as a host name".to_string()
+                })
         })
     }
 
@@ -132,6 +209,28 @@ impl Values<'_> {
     }
 }
 
+/// Lines for the log about values read differently from how they look.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Notes {
+    fn read_as(&mut self, param: &'static Param, setting: &Setting, meaning: &str) {
+        let line = format!(
+            "{}: {} {:?} is read as {meaning}, as the original reads it",
+            setting.origin, param.name, setting.value
+        );
+        if !self.0.contains(&line) {
+            self.0.push(line);
+        }
+    }
+}
+
+/// The port a socket library makes of a number: its low 16 bits.
+fn low_16_bits(n: i64) -> u16 {
+    // Two's complement: -1 is 65535, 70000 is 4464, as in the original.
+    (n & 0xFFFF) as u16
+}
+
 /// `0`/`1` and the usual words, case-insensitively.
 fn parse_bool(v: &str) -> Result<bool, String> {
     let v = v.trim();
@@ -144,62 +243,84 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
-/// Debug level: a number 0–255, or a boolean word.
-fn parse_level(v: &str) -> Result<u8, String> {
-    match v.trim().parse::<u8>() {
-        Ok(n) => Ok(n),
-        Err(_) => parse_bool(v)
-            .map(u8::from)
-            .map_err(|_| "expected a level from 0 to 255 (0 = off)".to_string()),
+/// Debug level: off for Perl-false text (`""`, `0`), else the number it
+/// starts with, at least 1 (`Debug yes` is on, as in the original).
+fn debug_level(v: &str) -> u8 {
+    if !perl::truthy(v) {
+        return 0;
+    }
+    u8::try_from(perl::integer(v).clamp(1, 255)).unwrap_or(u8::MAX)
+}
+
+/// The syslog facility, `None` for `none` (no syslog). Empty and `0` are
+/// the default `daemon`, as in the original; a name syslog does not know is
+/// logged under `user`, the facility syslog itself falls back to.
+fn facility(setting: &Setting, notes: &mut Notes) -> Option<String> {
+    let value = setting.value.as_str();
+    if value == NO_SYSLOG {
+        return None;
+    }
+    if !perl::truthy(value) {
+        return Some("daemon".to_string());
+    }
+    let name = value.trim().to_ascii_lowercase();
+    if syslog::Facility::from_str(&name).is_ok() {
+        Some(name)
+    } else {
+        notes.read_as(&p::SYSLOG_FACILITY, setting, "user (not a syslog facility)");
+        Some("user".to_string())
     }
 }
 
-fn parse_facility(v: &str) -> Result<String, String> {
-    let name = v.trim().to_ascii_lowercase();
-    match syslog::Facility::from_str(&name) {
-        Ok(_) => Ok(name),
-        Err(()) => Err("expected a syslog facility such as daemon, user or local0".to_string()),
+/// The log time format: the original's `unix` and `human`, or (ours) a
+/// strftime format; anything else is `human`, as the original takes any
+/// value other than `unix`.
+fn time_format(setting: &Setting, notes: &mut Notes) -> String {
+    let value = setting.value.as_str();
+    match value {
+        "unix" => return UNIX_TIME_FORMAT.to_string(),
+        "human" | "" => return HUMAN_TIME_FORMAT.to_string(),
+        _ => {}
     }
-}
-
-/// Checks the format by formatting a fixed time with it, so a typo is
-/// reported at start-up rather than on the first log line.
-fn parse_time_format(v: &str) -> Result<String, String> {
     let sample = jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC);
-    jiff::fmt::strtime::format(v, &sample)
-        .map(|_| v.to_string())
-        .map_err(|e| format!("not a usable strftime format ({e})"))
-}
-
-fn parse_url_path(v: &str) -> Result<String, String> {
-    if v.starts_with('/')
-        && !v
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '?')
-    {
-        Ok(v.to_string())
+    if value.contains('%') && jiff::fmt::strtime::format(value, &sample).is_ok() {
+        value.to_string()
     } else {
-        Err("expected a URL path starting with / (such as /push)".to_string())
+        notes.read_as(&p::LOG_TIME_FORMAT, setting, "human");
+        HUMAN_TIME_FORMAT.to_string()
     }
 }
 
-fn parse_index(v: &str) -> Result<String, String> {
-    if v.is_empty() || v.contains('/') || v == "." || v == ".." {
-        Err("expected a file name such as index.html".to_string())
+/// The document root: none when empty or `/` (the original then serves no
+/// document at all).
+fn document_root(value: &str) -> Option<PathBuf> {
+    (!value.is_empty() && value != "/").then(|| PathBuf::from(value))
+}
+
+/// Seconds between pings: the original pings when the number is above 2.
+fn ping_interval(n: f64) -> u64 {
+    if n > 2.0 {
+        // 2.5 still pings (every 3 s: ours counts whole seconds).
+        (n.trunc() as u64).max(3)
     } else {
-        Ok(v.to_string())
+        0
     }
 }
 
 /// The settings of one mode scope.
-fn mode_settings(name: &str, values: &Values<'_>) -> Result<ModeSettings, ConfigError> {
+fn mode_settings(
+    name: &str,
+    values: &Values<'_>,
+    notes: &mut Notes,
+) -> Result<ModeSettings, ConfigError> {
     Ok(ModeSettings {
         name: name.to_string(),
-        persist: values.bool(&p::PERSIST)?,
-        close_on_event: values.bool(&p::CLOSE_ON_EVENT)?,
+        persist: values.flag(&p::PERSIST, notes),
+        close_on_event: values.flag(&p::CLOSE_ON_EVENT, notes),
         max_messages: values.number(&p::MAX_MESSAGES)?,
-        max_time: values.number(&p::MAX_TIME)?,
-        ping_interval: values.number(&p::PING_INTERVAL)?,
+        // The original: a limit only when the number is above 0.
+        max_time: perl::integer(&values.text(&p::MAX_TIME)).max(0) as u64,
+        ping_interval: ping_interval(values.perl_number(&p::PING_INTERVAL, notes)),
         header_template: values.text(&p::HEADER_TEMPLATE),
         message_template: values.text(&p::MESSAGE_TEMPLATE),
         channel_info_template: values.text(&p::CHANNEL_INFO_TEMPLATE),
@@ -216,30 +337,47 @@ pub(crate) fn build(
     cli: &CommandLine,
     source: Option<PathBuf>,
 ) -> Result<Config, ConfigError> {
-    let command_line: Settings = cli
-        .overrides
-        .iter()
-        .map(|(param, value)| {
-            let setting = Setting {
-                value: value.clone(),
-                origin: Origin::CommandLine,
-            };
-            (param.name, setting)
-        })
-        .collect();
+    let setting = |value: &str| Setting {
+        value: value.to_string(),
+        origin: Origin::CommandLine,
+    };
+    let mut command_line = Settings::new();
+    let mut cli_modes: HashMap<&str, Settings> = HashMap::new();
+    for o in &cli.overrides {
+        match &o.mode {
+            None => command_line.insert(o.param.name, setting(&o.value)),
+            Some(mode) => cli_modes
+                .entry(mode.as_str())
+                .or_default()
+                .insert(o.param.name, setting(&o.value)),
+        };
+    }
     let global = Values {
         layers: vec![&doc.globals, &command_line],
     };
+    let mut notes = Notes::default();
 
-    let default_mode = Arc::new(mode_settings("", &global)?);
-    let mut named = HashMap::with_capacity(doc.sections.len());
-    for section in &doc.sections {
-        let scope = Values {
-            layers: vec![&doc.globals, &command_line, &section.values],
-        };
+    let default_mode = Arc::new(mode_settings("", &global, &mut notes)?);
+    // The file's sections, then the modes only the command line names.
+    let empty = Settings::new();
+    let mut sections: Vec<(&str, &Settings)> = doc
+        .sections
+        .iter()
+        .map(|Section { name, values }| (name.as_str(), values))
+        .collect();
+    for mode in cli_modes.keys() {
+        if !sections.iter().any(|(name, _)| name == mode) {
+            sections.push((mode, &empty));
+        }
+    }
+    let mut named = HashMap::with_capacity(sections.len());
+    for (name, values) in sections {
+        let mut layers = vec![&doc.globals, &command_line, values];
+        layers.extend(cli_modes.get(name));
+        let scope = Values { layers };
         named.insert(
-            section.name.clone(),
-            Arc::new(mode_settings(&section.name, &scope)?),
+            name.to_string(),
+            Arc::new(mode_settings(name, &scope, &mut notes)?),
         );
     }
 
@@ -252,37 +390,69 @@ pub(crate) fn build(
             reason: "too large for this machine".to_string(),
         })
     };
+    // The original keeps a message until the age check finds it older than
+    // MaxMessageAge seconds; at 0 or below that is at the next check. Ours
+    // expires a message once `timestamp + max_age <= now`, so 1 is the same.
+    let max_message_age = match perl::integer(&global.text(&p::MAX_MESSAGE_AGE)) {
+        n if n <= 0 => 1,
+        n => n as u64,
+    };
+    // The original trims a channel to MaxMessagesPerChannel only when the
+    // count is above it: 0 never trims (no limit), below 0 trims to nothing.
+    let max_messages_per_channel = match perl::integer(&global.text(&p::MAX_MESSAGES_PER_CHANNEL)) {
+        0 => usize::MAX,
+        n if n < 0 => 0,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    for param in [
+        &p::MAX_MESSAGE_AGE,
+        &p::MAX_MESSAGES_PER_CHANNEL,
+        &p::MAX_TIME,
+    ] {
+        global.perl_number(param, &mut notes);
+    }
+    let syslog_facility = facility(&global.setting(&p::SYSLOG_FACILITY), &mut notes);
+    let log_time_format = time_format(&global.setting(&p::LOG_TIME_FORMAT), &mut notes);
+
+    let mut all_notes = doc.notes.clone();
+    all_notes.extend(cli.notes.iter().cloned());
+    let subscriber_port = global.port(&p::SUBSCRIBER_PORT, &mut notes)?;
+    let controller_port = global.port(&p::CONTROLLER_PORT, &mut notes)?;
+    let udp_port = global.udp_port(&p::UDP_PORT, &mut notes);
+    let debug = debug_level(&global.text(&p::DEBUG));
+    all_notes.extend(notes.0);
 
     Ok(Config {
         source,
         config_file_location: cli.config_file_location().to_path_buf(),
         subscriber_ip: global.ip(&p::SUBSCRIBER_IP)?,
-        subscriber_port: global.port(&p::SUBSCRIBER_PORT)?,
+        subscriber_port,
         controller_ip: global.ip(&p::CONTROLLER_IP)?,
-        controller_port: global.port(&p::CONTROLLER_PORT)?,
+        controller_port,
         udp_ip: global.ip(&p::UDP_IP)?,
-        udp_port: global.port(&p::UDP_PORT)?,
-        subscriber_document_root: global.path(&p::SUBSCRIBER_DOCUMENT_ROOT)?,
-        directory_index: global.get(&p::DIRECTORY_INDEX, parse_index)?,
-        subscriber_dynamic_page_address: global
-            .get(&p::SUBSCRIBER_DYNAMIC_PAGE_ADDRESS, parse_url_path)?,
-        max_message_age: global.number(&p::MAX_MESSAGE_AGE)?,
-        max_messages_per_channel: count(&p::MAX_MESSAGES_PER_CHANNEL)?,
+        udp_port,
+        subscriber_document_root: document_root(&global.text(&p::SUBSCRIBER_DOCUMENT_ROOT)),
+        directory_index: global.text(&p::DIRECTORY_INDEX),
+        subscriber_dynamic_page_address: global.text(&p::SUBSCRIBER_DYNAMIC_PAGE_ADDRESS),
+        max_message_age,
+        max_messages_per_channel,
         controller_shutdown_msg: global.text(&p::CONTROLLER_SHUTDOWN_MSG),
-        debug: global.get(&p::DEBUG, parse_level)?,
+        debug,
         log_filename: global.optional_path(&p::LOG_FILENAME),
-        log_time_format: global.get(&p::LOG_TIME_FORMAT, parse_time_format)?,
-        syslog_facility: global.get(&p::SYSLOG_FACILITY, parse_facility)?,
+        log_time_format,
+        // The original does not detach when it logs without syslog.
+        foreground: global.bool(&p::FOREGROUND)? || syslog_facility.is_none(),
+        syslog_facility,
         max_connections: count(&p::MAX_CONNECTIONS)?,
         state_file: global.optional_path(&p::STATE_FILE),
         pid_file: global.optional_path(&p::PID_FILE),
         user: global.optional_name(&p::USER)?,
         group: global.optional_name(&p::GROUP)?,
-        foreground: global.bool(&p::FOREGROUND)?,
         send_channel_info: global.bool(&p::SEND_CHANNEL_INFO)?,
         header_timeout: global.number(&p::HEADER_TIMEOUT)?,
         write_timeout: global.number(&p::WRITE_TIMEOUT)?,
         shutdown_timeout: global.number(&p::SHUTDOWN_TIMEOUT)?,
+        notes: all_notes,
         modes: Modes {
             default: default_mode,
             named,
@@ -307,38 +477,82 @@ mod tests {
         }
     }
 
-    #[test]
-    fn levels() {
-        assert_eq!(parse_level("0"), Ok(0));
-        assert_eq!(parse_level("3"), Ok(3));
-        assert_eq!(parse_level("yes"), Ok(1));
-        assert!(parse_level("256").is_err());
-        assert!(parse_level("x").is_err());
+    fn file_setting(value: &str) -> Setting {
+        Setting {
+            value: value.to_string(),
+            origin: Origin::File {
+                file: Arc::from("t.conf"),
+                line: 1,
+            },
+        }
     }
 
     #[test]
-    fn facilities() {
-        assert_eq!(parse_facility("daemon"), Ok("daemon".to_string()));
-        assert_eq!(parse_facility("LOCAL3"), Ok("local3".to_string()));
-        assert!(parse_facility("nonsense").is_err());
+    fn debug_levels_follow_perl_truth() {
+        assert_eq!(debug_level("0"), 0);
+        assert_eq!(debug_level(""), 0);
+        assert_eq!(debug_level("3"), 3);
+        assert_eq!(debug_level("yes"), 1);
+        assert_eq!(debug_level("0.0"), 1);
+        assert_eq!(debug_level("-2"), 1);
+        assert_eq!(debug_level("999"), 255);
     }
 
     #[test]
-    fn time_formats() {
-        assert!(parse_time_format("%Y-%m-%d %H:%M:%S").is_ok());
-        assert!(parse_time_format("%s %Z").is_ok());
-        assert!(parse_time_format("%Y %K").is_err());
-        assert!(parse_time_format("trailing %").is_err());
+    fn facilities_as_the_original_reads_them() {
+        let mut notes = Notes::default();
+        let mut f = |v: &str| facility(&file_setting(v), &mut notes);
+        assert_eq!(f("daemon").as_deref(), Some("daemon"));
+        assert_eq!(f("LOCAL3").as_deref(), Some("local3"));
+        assert_eq!(f("none"), None);
+        assert_eq!(f("").as_deref(), Some("daemon"));
+        assert_eq!(f("0").as_deref(), Some("daemon"));
+        assert_eq!(f("nonsense").as_deref(), Some("user"));
+        // `none` is a word the original compares exactly.
+        assert_eq!(f("None").as_deref(), Some("user"));
+        assert_eq!(notes.0.len(), 2, "{:?}", notes.0);
+        assert_eq!(
+            notes.0[0],
+            "t.conf:1: SyslogFacility \"nonsense\" is read as user (not a syslog facility), \
+             as the original reads it"
+        );
     }
 
     #[test]
-    fn url_paths_and_index_names() {
-        assert!(parse_url_path("/push").is_ok());
-        assert!(parse_url_path("push").is_err());
-        assert!(parse_url_path("/a b").is_err());
-        assert!(parse_index("index.html").is_ok());
-        assert!(parse_index("a/b.html").is_err());
-        assert!(parse_index("..").is_err());
-        assert!(parse_index("").is_err());
+    fn time_formats_unix_human_or_strftime() {
+        let mut notes = Notes::default();
+        let mut t = |v: &str| time_format(&file_setting(v), &mut notes);
+        assert_eq!(t("unix"), "%s");
+        assert_eq!(t("human"), HUMAN_TIME_FORMAT);
+        assert_eq!(t(""), HUMAN_TIME_FORMAT);
+        assert_eq!(t("%Y-%m-%d"), "%Y-%m-%d");
+        assert_eq!(t("iso"), HUMAN_TIME_FORMAT);
+        assert_eq!(t("%Y %K"), HUMAN_TIME_FORMAT);
+        assert_eq!(notes.0.len(), 2, "{:?}", notes.0);
+    }
+
+    #[test]
+    fn ports_take_the_low_16_bits() {
+        assert_eq!(low_16_bits(4670), 4670);
+        assert_eq!(low_16_bits(70000), 4464);
+        assert_eq!(low_16_bits(65536), 0);
+        assert_eq!(low_16_bits(-1), 65535);
+    }
+
+    #[test]
+    fn document_root_none_when_empty_or_slash() {
+        assert_eq!(document_root(""), None);
+        assert_eq!(document_root("/"), None);
+        assert_eq!(document_root("/srv"), Some(PathBuf::from("/srv")));
+        assert_eq!(document_root("//"), Some(PathBuf::from("//")));
+    }
+
+    #[test]
+    fn pings_above_two_seconds() {
+        assert_eq!(ping_interval(5.0), 5);
+        assert_eq!(ping_interval(2.0), 0);
+        assert_eq!(ping_interval(2.5), 3);
+        assert_eq!(ping_interval(-1.0), 0);
+        assert_eq!(ping_interval(f64::NAN), 0);
     }
 }

@@ -57,9 +57,6 @@ pub enum ConfigError {
     #[error("command line: ambiguous parameter -{given}: could be {candidates}")]
     AmbiguousParameter { given: String, candidates: String },
 
-    #[error("command line: parameter -{name} needs a value")]
-    MissingValue { name: &'static str },
-
     #[error("command line: unexpected argument {arg:?} (parameters are given as -Name value)")]
     UnexpectedArgument { arg: String },
 
@@ -73,6 +70,12 @@ pub enum ConfigError {
         section: String,
         allowed: String,
     },
+
+    #[error(
+        "{origin}: ConfigFileLocation cannot be set in a configuration file \
+         (give it on the command line: -ConfigFileLocation /path)"
+    )]
+    ConfigFileLocationInFile { origin: Origin },
 
     #[error("{origin}: parameter {name}: invalid value {value:?}: {reason}")]
     InvalidValue {

@@ -1,6 +1,8 @@
 //! Configuration: Meteor's command line (`-Name value`) and file format
 //! (`Name value` lines, `[mode]` sections), merged into one validated
-//! [`Config`].
+//! [`Config`]. Whatever the original starts on, ours starts on with the
+//! same meaning; whatever it refuses, ours refuses with a message naming
+//! the file and line (tests/config_fidelity.rs pins both).
 //!
 //! Owns: the parameter table (names, defaults, descriptions, which ones may
 //! appear in a `[mode]` section), the file reader, the command-line reader,
@@ -10,8 +12,10 @@
 mod build;
 mod cli;
 mod error;
+mod help;
 mod params;
 mod parse;
+mod perl;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -84,7 +88,8 @@ pub struct Config {
     /// UDP publish address; port 0 = off.
     pub udp_ip: IpAddr,
     pub udp_port: u16,
-    pub subscriber_document_root: PathBuf,
+    /// `None` = no documents (SubscriberDocumentRoot empty or `/`).
+    pub subscriber_document_root: Option<PathBuf>,
     pub directory_index: String,
     /// Prefix of subscriber stream URLs (`/push`), matched case-insensitively.
     pub subscriber_dynamic_page_address: String,
@@ -98,10 +103,12 @@ pub struct Config {
     pub debug: u8,
     /// Log to this file instead of syslog (reopened on SIGHUP).
     pub log_filename: Option<PathBuf>,
-    /// strftime-style format for timestamps in the log file.
+    /// strftime-style format for timestamps in the log file (`unix` and
+    /// `human` already turned into one).
     pub log_time_format: String,
-    /// syslog facility name (`daemon`, `local0` … `local7`, `user`).
-    pub syslog_facility: String,
+    /// syslog facility name (`daemon`, `local0` … `local7`, `user`);
+    /// `None` = `SyslogFacility none`: no syslog at all.
+    pub syslog_facility: Option<String>,
 
     // --- Parameters of ours (same style) ------------------------------
     /// Most connections (subscriber + controller) held at once.
@@ -114,7 +121,8 @@ pub struct Config {
     /// Drop to this user (and group) after binding, when started as root.
     pub user: Option<String>,
     pub group: Option<String>,
-    /// Stay in the foreground (also implied by Debug and by systemd's NOTIFY_SOCKET).
+    /// Stay in the foreground (also set by `SyslogFacility none`, and
+    /// implied by Debug and by systemd's NOTIFY_SOCKET).
     pub foreground: bool,
     /// Expand `~channelinfo~` with ChannelInfoTemplate (the original never
     /// did, because of a bug; off by default so old clients see no change).
@@ -126,37 +134,46 @@ pub struct Config {
     /// Seconds SIGTERM waits for subscribers' buffers to drain.
     pub shutdown_timeout: u64,
 
+    /// Lines and values accepted but without effect or read differently
+    /// from how they look (`file:line: …`), for the log at start.
+    pub notes: Vec<String>,
+
     /// Per-mode settings.
     pub modes: Modes,
 }
 
 /// Reads `ConfigFileLocation` (from the command line, default
-/// `/etc/meteord.conf`); if no file exists there, uses [`BUILTIN_CONF`]
-/// (`Config::source` is then `None`); then applies the command-line
-/// overrides (the command line wins over the file) and validates.
+/// `/etc/meteord.conf`); if no regular file exists there (nothing, a
+/// directory, a device: the original then reads no file either), uses
+/// [`BUILTIN_CONF`] (`Config::source` is then `None`); then applies the
+/// command-line overrides (the command line wins over the file) and
+/// validates.
 ///
-/// A file that exists but cannot be read is an error, not a reason to fall
+/// A regular file that cannot be read is an error, not a reason to fall
 /// back to the built-in configuration: that would silently run with
-/// settings the operator did not choose.
+/// settings the operator did not choose (the original refuses it too).
 pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
     let path = cli.config_file_location();
-    let bytes = match read_bounded(path) {
-        Ok(bytes) => bytes,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return load_builtin(cli);
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            let mut config = load_builtin(cli)?;
+            config.notes.insert(
+                0,
+                format!(
+                    "{} is not a regular file: using the built-in configuration, as the \
+                     original reads no file then",
+                    path.display()
+                ),
+            );
+            return Ok(config);
         }
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
+        Err(_) => return load_builtin(cli),
+    }
+    let bytes = read_bounded(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let origin = path.display().to_string();
     let text = String::from_utf8(bytes).map_err(|e| {
         let bad_at = e.utf8_error().valid_up_to();
@@ -177,7 +194,7 @@ pub fn load(cli: &CommandLine) -> Result<Config, ConfigError> {
 
 /// Largest configuration file accepted. The shipped one is about 14 KB; a
 /// megabyte leaves room for any real file while keeping a mistaken
-/// `-ConfigFileLocation /dev/zero` from eating memory.
+/// multi-gigabyte file from eating memory.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Reads the whole file, refusing one larger than [`MAX_CONFIG_BYTES`].
@@ -213,7 +230,7 @@ pub fn load_builtin(cli: &CommandLine) -> Result<Config, ConfigError> {
 /// The `-help` text (also returned by [`CommandLine::parse`] as
 /// [`Invocation::Help`]).
 pub fn help_text() -> String {
-    params::help_text()
+    help::help_text()
 }
 
 /// The command line the tests, the deployment and the docs use to start a
@@ -236,5 +253,7 @@ const CONTRACT_ARGS: &[&str] = &[
     "/tmp/x.state",
 ];
 
+#[cfg(test)]
+mod original_tests;
 #[cfg(test)]
 mod tests;

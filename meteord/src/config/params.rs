@@ -12,42 +12,50 @@ use super::error::ConfigError;
 /// placeholder `-help` prints after the name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// `0`/`1` (also yes/no, true/false, on/off).
+    /// Ours: `0`/`1` (also yes/no, true/false, on/off).
     Bool,
+    /// The original's switches: any text but empty and `0` is on (Perl's
+    /// truth).
+    Flag,
+    /// The original's numbers: Perl's numeric value of the text (never
+    /// refused; see `build.rs` for what each one makes of 0 and below).
+    Number,
     /// A non-negative integer no smaller than `min`.
     Count { min: u64 },
     /// A non-negative number of seconds no smaller than `min`.
     Seconds { min: u64 },
-    /// A TCP/UDP port; `allow_zero` when 0 means "off".
-    Port { allow_zero: bool },
-    /// An IPv4 or IPv6 address.
+    /// A TCP/UDP port, read as the original reads it (a number cut to 16
+    /// bits; 0 means any free port, or off for UDP).
+    Port,
+    /// An IPv4 or IPv6 address or a host name; empty = every address.
     Ip,
     /// Free text (templates, messages): taken as is.
     Text,
-    /// A non-empty file system path.
+    /// A file system path.
     Path,
     /// A path where empty means "none".
     OptionalPath,
     /// A user or group name where empty means "none".
     OptionalName,
-    /// A URL path starting with `/`.
+    /// A URL path prefix (taken as is, as the original does).
     UrlPath,
-    /// A syslog facility name.
+    /// A syslog facility name, or `none`.
     Facility,
-    /// A strftime-style format.
+    /// `unix`, `human` or a strftime-style format.
     TimeFormat,
-    /// Debug level 0–255 (booleans accepted too).
+    /// Debug level: Perl-false text is 0, any other its number (at least 1).
     Level,
 }
 
 impl Kind {
     /// The value placeholder shown by `-help`.
-    fn placeholder(self) -> &'static str {
+    pub(crate) fn placeholder(self) -> &'static str {
         match self {
-            Kind::Bool => "<0|1>",
+            Kind::Bool | Kind::Flag => "<0|1>",
+            Kind::Number => "<number>",
             Kind::Count { .. } => "<number>",
             Kind::Seconds { .. } => "<seconds>",
-            Kind::Port { .. } => "<port>",
+            Kind::Port => "<port>",
             Kind::Ip => "<address>",
             Kind::Text => "<text>",
             Kind::Path | Kind::OptionalPath => "<path>",
@@ -90,28 +98,30 @@ params! {
         "What ~channelinfo~ in HeaderTemplate expands to, once per requested channel \
          (placeholders ~name~ ~lastMsgID~ ~subscriberCount~ ~messageCount~). Only used \
          when SendChannelInfo is 1.";
-    CLOSE_ON_EVENT: "CloseOnEvent", Kind::Bool, "0", true,
+    CLOSE_ON_EVENT: "CloseOnEvent", Kind::Flag, "0", true,
         "1 = end the response as soon as at least one message has been sent (after the \
          whole backlog): long polling.";
     CONFIG_FILE_LOCATION: "ConfigFileLocation", Kind::Path, "/etc/meteord.conf", false,
-        "The configuration file. If it does not exist, the built-in configuration (the \
-         shipped conf/meteord.conf with its mode sections) is used; if it exists, it alone \
-         decides. Only meaningful on the command line (ignored inside the file).";
+        "The configuration file. If it does not exist (or the name is empty), the \
+         built-in configuration (the shipped conf/meteord.conf with its mode sections) is \
+         used; if it exists, it alone decides. Command line only: a file that sets it is \
+         refused, as by the original.";
     CONTROLLER_IP: "ControllerIP", Kind::Ip, "127.0.0.1", false,
-        "Address the controller port listens on. Anyone who can reach it can publish; \
-         the original listened on every address, we listen on loopback unless told \
-         otherwise.";
-    CONTROLLER_PORT: "ControllerPort", Kind::Port { allow_zero: true }, "4671", false,
+        "Address the controller port listens on (an address or a host name; empty = every \
+         local address). Anyone who can reach it can publish; the original listened on \
+         every address by default, we listen on loopback unless told otherwise.";
+    CONTROLLER_PORT: "ControllerPort", Kind::Port, "4671", false,
         "TCP port of the controller (ADDMESSAGE, LISTCHANNELS, ...). 0 = any free port \
          (the one chosen is logged at start).";
     CONTROLLER_SHUTDOWN_MSG: "ControllerShutdownMsg", Kind::Text, "", false,
         "Text sent to every controller connection when the daemon shuts down (empty = \
          nothing).";
     DEBUG: "Debug", Kind::Level, "0", false,
-        "1 or more = log debug messages to stderr and stay in the foreground. -d is short \
-         for -Debug 1.";
+        "Anything but empty or 0 = log debug messages to stderr and stay in the \
+         foreground. -d is short for -Debug (with no value: 1).";
     DIRECTORY_INDEX: "DirectoryIndex", Kind::Text, "index.html", false,
-        "File served when a directory of SubscriberDocumentRoot is requested.";
+        "File served when a directory of SubscriberDocumentRoot is requested (never one \
+         outside the document root).";
     FOOTER_TEMPLATE: "FooterTemplate", Kind::Text, "</body></html>", true,
         "Sent verbatim (placeholders are not expanded) when a subscriber's response ends.";
     FOREGROUND: "Foreground", Kind::Bool, "0", false,
@@ -128,30 +138,36 @@ params! {
         "Seconds a client may take to send its request line and headers before it is \
          disconnected.";
     LOG_FILENAME: "LogFilename", Kind::OptionalPath, "", false,
-        "Log to this file (reopened on SIGHUP) instead of syslog; empty = syslog.";
+        "Log to this file (reopened on SIGHUP) instead of syslog; empty = syslog (or \
+         stderr with Debug or SyslogFacility none).";
     LOG_TIME_FORMAT: "LogTimeFormat", Kind::TimeFormat, "%Y-%m-%d %H:%M:%S", false,
-        "strftime format of the timestamps written to LogFilename.";
+        "Timestamps of the lines written to LogFilename or stderr: unix (seconds since \
+         the epoch), human (Tue Dec  1 07:30:04 2026), or a strftime format. Any other \
+         value is human, as in the original.";
     MAX_CONNECTIONS: "MaxConnections", Kind::Count { min: 1 }, "100000", false,
         "Most connections (subscribers and controllers) held at once; further ones are \
          refused. Also capped by the open-files limit.";
-    MAX_MESSAGE_AGE: "MaxMessageAge", Kind::Seconds { min: 0 }, "7200", false,
-        "Seconds a message stays in its channel's history (0 = no age limit).";
+    MAX_MESSAGE_AGE: "MaxMessageAge", Kind::Number, "7200", false,
+        "Seconds a message stays in its channel's history (checked once a minute; 0 or \
+         less = messages go at the next check).";
     MAX_MESSAGES: "MaxMessages", Kind::Count { min: 0 }, "0", true,
         "End the response after this many messages (0 = no limit).";
-    MAX_MESSAGES_PER_CHANNEL: "MaxMessagesPerChannel", Kind::Count { min: 1 }, "250", false,
-        "Messages each channel keeps for .r/.b/.h requests and for subscribers catching up.";
-    MAX_TIME: "MaxTime", Kind::Seconds { min: 0 }, "0", true,
-        "End persistent responses older than this many seconds (0 = never).";
+    MAX_MESSAGES_PER_CHANNEL: "MaxMessagesPerChannel", Kind::Number, "250", false,
+        "Messages each channel keeps for .r/.b/.h requests and for subscribers catching up \
+         (0 = no limit but MaxMessageAge; less than 0 = none).";
+    MAX_TIME: "MaxTime", Kind::Number, "0", true,
+        "End persistent responses older than this many seconds (0 or less = never).";
     MESSAGE_TEMPLATE: "MessageTemplate", Kind::Text,
         r#"<script>p(~id~,"~channel~","~text~");</script>\r\n"#, true,
         "One message (placeholders ~id~ ~channel~ ~text~ ~timestamp~; the text is \
          inserted as published).";
-    PERSIST: "Persist", Kind::Bool, "0", true,
+    PERSIST: "Persist", Kind::Flag, "0", true,
         "1 = keep the response open and stream messages as they arrive; 0 = send the \
-         backlog and the footer, then close (polling).";
+         backlog and the footer, then close (polling). As for CloseOnEvent, any value but \
+         empty or 0 means 1, as in the original.";
     PID_FILE: "PidFile", Kind::OptionalPath, "/var/run/meteord.pid", false,
         "File the process id is written to when the daemon detaches (empty = none).";
-    PING_INTERVAL: "PingInterval", Kind::Seconds { min: 0 }, "5", true,
+    PING_INTERVAL: "PingInterval", Kind::Number, "5", true,
         "Seconds between PingMessages on persistent responses; 2 or less disables pings.";
     PING_MESSAGE: "PingMessage", Kind::Text, r#"<script>p(-1,"");</script>\r\n"#, true,
         "Sent every PingInterval seconds on persistent responses.";
@@ -163,26 +179,32 @@ params! {
     STATE_FILE: "StateFile", Kind::OptionalPath, "", false,
         "File that keeps the message-id high-water mark so ids never go back across a \
          restart (empty = none: ids start from the clock).";
-    SUBSCRIBER_DOCUMENT_ROOT: "SubscriberDocumentRoot", Kind::Path,
+    SUBSCRIBER_DOCUMENT_ROOT: "SubscriberDocumentRoot", Kind::OptionalPath,
         "/usr/local/meteor/public_html", false,
-        "Directory static files (meteor.js, stream.html, ...) are served from.";
+        "Directory static files (meteor.js, stream.html, ...) are served from. Empty or / \
+         = no documents: every document request is answered not found.";
     SUBSCRIBER_DYNAMIC_PAGE_ADDRESS: "SubscriberDynamicPageAddress", Kind::UrlPath, "/push", false,
         "URL prefix of subscriber streams (/push/<hostid>/<mode>/<channels>), matched \
-         case-insensitively.";
+         case-insensitively (empty = streams at the root).";
     SUBSCRIBER_IP: "SubscriberIP", Kind::Ip, "0.0.0.0", false,
         "Address the subscriber (HTTP) port listens on.";
-    SUBSCRIBER_PORT: "SubscriberPort", Kind::Port { allow_zero: true }, "4670", false,
-        "TCP port browsers connect to. 0 = any free port (the one chosen is logged at start).";
+    SUBSCRIBER_PORT: "SubscriberPort", Kind::Port, "4670", false,
+        "TCP port browsers connect to. 0 = any free port (the one chosen is logged at \
+         start). As in the original, a value is read as a number (abc is 0) and cut to 16 \
+         bits (70000 is 4464).";
     SUBSCRIBER_SHUTDOWN_MSG: "SubscriberShutdownMsg", Kind::Text, r"<script>eof();</script>\r\n", true,
         "Sent to a subscriber when the daemon shuts down or a newer connection with the \
          same hostid takes over.";
     SYSLOG_FACILITY: "SyslogFacility", Kind::Facility, "daemon", false,
-        "syslog facility (daemon, user, local0 ... local7, ...).";
+        "syslog facility (daemon, user, local0 ... local7, ...; a name syslog does not \
+         know logs as user). none = no syslog: log to LogFilename (or stderr) and stay in \
+         the foreground, as the original does.";
     UDP_IP: "UDPIP", Kind::Ip, "127.0.0.1", false,
-        "Address the UDP publish port listens on (0.0.0.0 to receive broadcasts from \
-         other nodes).";
-    UDP_PORT: "UDPPort", Kind::Port { allow_zero: true }, "0", false,
-        "UDP port for ADDMESSAGE datagrams (0 = off).";
+        "Address the UDP publish port listens on (0.0.0.0 or empty to receive broadcasts \
+         from other nodes).";
+    UDP_PORT: "UDPPort", Kind::Port, "0", false,
+        "UDP port for ADDMESSAGE datagrams (0, or anything that is not a number above 0, \
+         = off).";
     USER: "User", Kind::OptionalName, "", false,
         "User to switch to after binding the ports, when started as root (empty = stay).";
     WRITE_TIMEOUT: "WriteTimeout", Kind::Seconds { min: 1 }, "30", false,
@@ -206,35 +228,109 @@ pub(crate) fn case_hint(name: &str) -> String {
     }
 }
 
-/// The parameter a command-line name refers to: case-insensitive, an exact
-/// name first (`MaxMessages` is also a prefix of `MaxMessagesPerChannel`),
-/// else the one parameter the name is a prefix of.
-pub(crate) fn by_prefix(given: &str) -> Result<&'static Param, ConfigError> {
-    if let Some(p) = PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(given)) {
-        return Ok(p);
+/// The original's `Help` parameter: on the command line it shows the help;
+/// in a file it is accepted and means nothing.
+pub(crate) const HELP_NAME: &str = "Help";
+
+/// The original's parameter names (its `Help` included). A command-line
+/// name is resolved against these first, so every abbreviation the original
+/// accepts means the same parameter here (`-f` is FooterTemplate, `-hea`
+/// HeaderTemplate, `-maxmessages` MaxMessagesPerChannel) and every one it
+/// calls ambiguous (`-h`, `-D`, `-Pi`) is refused; only names that match
+/// none of them are looked up among ours.
+const ORIGINAL_NAMES: &[&str] = &[
+    "ChannelInfoTemplate",
+    "ConfigFileLocation",
+    "ControllerIP",
+    "ControllerPort",
+    "ControllerShutdownMsg",
+    "Debug",
+    "DirectoryIndex",
+    "FooterTemplate",
+    "HeaderTemplate",
+    HELP_NAME,
+    "LogTimeFormat",
+    "MaxMessageAge",
+    "CloseOnEvent",
+    "MaxMessagesPerChannel",
+    "MaxTime",
+    "MessageTemplate",
+    "PingInterval",
+    "Persist",
+    "PingMessage",
+    "SubscriberIP",
+    "SubscriberPort",
+    "SubscriberShutdownMsg",
+    "SubscriberDocumentRoot",
+    "SubscriberDynamicPageAddress",
+    "SyslogFacility",
+    "LogFilename",
+    "UDPIP",
+    "UDPPort",
+];
+
+/// What a command-line name refers to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Resolved {
+    Help,
+    Param(&'static Param),
+}
+
+/// The one name in `names` that `given` spells (case-insensitively) or, if
+/// none, abbreviates; `Ok(None)` if it matches none; an error if it
+/// abbreviates several.
+fn unique_match(given: &str, names: &[&'static str]) -> Result<Option<&'static str>, ConfigError> {
+    if let Some(exact) = names.iter().find(|n| n.eq_ignore_ascii_case(given)) {
+        return Ok(Some(exact));
     }
     let lower = given.to_ascii_lowercase();
-    let candidates: Vec<&'static Param> = PARAMS
+    let candidates: Vec<&'static str> = names
         .iter()
         .copied()
-        .filter(|p| p.name.to_ascii_lowercase().starts_with(&lower))
+        .filter(|n| n.to_ascii_lowercase().starts_with(&lower))
         .collect();
     match candidates.as_slice() {
-        [one] => Ok(one),
-        [] => Err(ConfigError::UnknownParameter {
-            origin: super::error::Origin::CommandLine,
-            name: given.to_string(),
-            hint: " (see -help)".to_string(),
-        }),
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
         many => Err(ConfigError::AmbiguousParameter {
             given: given.to_string(),
             candidates: many
                 .iter()
-                .map(|p| format!("-{}", p.name))
+                .map(|n| format!("-{n}"))
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
     }
+}
+
+/// The parameter a command-line name refers to: the original's names first
+/// (see [`ORIGINAL_NAMES`]), then ours, each case-insensitively, an exact
+/// name before an abbreviation.
+pub(crate) fn resolve(given: &str) -> Result<Resolved, ConfigError> {
+    let name = match unique_match(given, ORIGINAL_NAMES)? {
+        Some(name) => name,
+        None => {
+            let ours: Vec<&'static str> = PARAMS.iter().map(|p| p.name).collect();
+            unique_match(given, &ours)?.ok_or_else(|| ConfigError::UnknownParameter {
+                origin: super::error::Origin::CommandLine,
+                name: given.to_string(),
+                hint: match given.strip_prefix('-') {
+                    Some(rest) => format!(" (parameters take one dash: -{rest})"),
+                    None => " (see -help)".to_string(),
+                },
+            })?
+        }
+    };
+    if name == HELP_NAME {
+        return Ok(Resolved::Help);
+    }
+    exact(name)
+        .map(Resolved::Param)
+        .ok_or_else(|| ConfigError::UnknownParameter {
+            origin: super::error::Origin::CommandLine,
+            name: given.to_string(),
+            hint: " (see -help)".to_string(),
+        })
 }
 
 /// Names of the parameters a `[mode]` section may set, for error messages.
@@ -245,76 +341,6 @@ pub(crate) fn per_mode_names() -> String {
         .map(|p| p.name)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Width `-help` wraps descriptions at.
-const HELP_WIDTH: usize = 78;
-/// Indentation of a description under its parameter line.
-const HELP_INDENT: &str = "      ";
-
-/// The `-help` text: usage, the special flags, then every parameter with
-/// its description and default.
-pub(crate) fn help_text() -> String {
-    let mut out = String::from(
-        "Usage: meteord [-Name value]...\n\
-         \n\
-         meteord: a Meteor-compatible Comet (server push) daemon.\n\
-         \n\
-         Every parameter below can be given on the command line (-Name value; names\n\
-         are case-insensitive and may be shortened to any unique prefix) or in the\n\
-         configuration file (Name value; names are case-sensitive there). The command\n\
-         line wins over the file. Values understand the escapes \\r \\n \\t \\s (space)\n\
-         \\0 (NUL) and \\\\; a value starting with -- loses one dash. Parameters marked\n\
-         [mode] may also be set inside a [mode] section of the file, for that mode only;\n\
-         given on the command line they set the default for every mode, and a [mode]\n\
-         section of the file still overrides them.\n\
-         \n\
-         The defaults below are the built-in ones. When no file exists at\n\
-         ConfigFileLocation, the shipped conf/meteord.conf (built in) is read as if it\n\
-         had been given: it adds the mode sections iframe, xhrinteractive, longpoll,\n\
-         smartpoll, simplepoll and flash, and sets StateFile.\n\
-         \n\
-         \x20 -d                     same as -Debug 1\n\
-         \x20 -help, -h, --help      show this help and exit\n\
-         \n\
-         Parameters:\n",
-    );
-    for p in PARAMS {
-        out.push_str(&format!("  -{} {}", p.name, p.kind.placeholder()));
-        if p.per_mode {
-            out.push_str("  [mode]");
-        }
-        out.push('\n');
-        wrap_into(&mut out, p.help);
-        if p.default.is_empty() {
-            out.push_str(&format!("{HELP_INDENT}Default: (empty)\n"));
-        } else {
-            out.push_str(&format!("{HELP_INDENT}Default: {}\n", p.default));
-        }
-    }
-    out
-}
-
-/// Appends `text` word-wrapped at [`HELP_WIDTH`], indented by [`HELP_INDENT`].
-fn wrap_into(out: &mut String, text: &str) {
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && HELP_INDENT.len() + line.len() + 1 + word.len() > HELP_WIDTH {
-            out.push_str(HELP_INDENT);
-            out.push_str(&line);
-            out.push('\n');
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        out.push_str(HELP_INDENT);
-        out.push_str(&line);
-        out.push('\n');
-    }
 }
 
 #[cfg(test)]
@@ -414,34 +440,49 @@ mod tests {
         assert_eq!(case_hint("Bogus"), "");
     }
 
+    fn name(given: &str) -> Option<&'static str> {
+        match resolve(given) {
+            Ok(Resolved::Param(p)) => Some(p.name),
+            Ok(Resolved::Help) => Some(HELP_NAME),
+            Err(_) => None,
+        }
+    }
+
+    #[test]
+    fn original_names_are_all_ours_or_help() {
+        for n in ORIGINAL_NAMES {
+            assert!(exact(n).is_some() || *n == HELP_NAME, "{n}");
+        }
+    }
+
     #[test]
     fn prefixes_resolve_case_insensitively() {
-        assert_eq!(
-            by_prefix("subscriberp").map(|p| p.name).ok(),
-            Some("SubscriberPort")
-        );
-        assert_eq!(
-            by_prefix("SUBSCRIBERPORT").map(|p| p.name).ok(),
-            Some("SubscriberPort")
-        );
-        // An exact name wins even though it prefixes a longer one.
-        assert_eq!(
-            by_prefix("maxmessages").map(|p| p.name).ok(),
-            Some("MaxMessages")
-        );
-        assert_eq!(
-            by_prefix("maxmessagesp").map(|p| p.name).ok(),
-            Some("MaxMessagesPerChannel")
-        );
-        assert_eq!(by_prefix("udpi").map(|p| p.name).ok(), Some("UDPIP"));
+        assert_eq!(name("subscriberp"), Some("SubscriberPort"));
+        assert_eq!(name("SUBSCRIBERPORT"), Some("SubscriberPort"));
+        assert_eq!(name("maxmessagesp"), Some("MaxMessagesPerChannel"));
+        assert_eq!(name("udpi"), Some("UDPIP"));
+        assert_eq!(name("hel"), Some(HELP_NAME));
+        // Ours, where no name of the original matches.
+        assert_eq!(name("maxc"), Some("MaxConnections"));
+        assert_eq!(name("st"), Some("StateFile"));
+        assert_eq!(name("for"), Some("Foreground"));
+    }
+
+    #[test]
+    fn abbreviations_mean_what_they_meant_in_the_original() {
+        // Unique among the original's names, though ours add more names
+        // they abbreviate (Foreground, HeaderTimeout, MaxMessages).
+        assert_eq!(name("f"), Some("FooterTemplate"));
+        assert_eq!(name("fo"), Some("FooterTemplate"));
+        assert_eq!(name("hea"), Some("HeaderTemplate"));
+        assert_eq!(name("headert"), Some("HeaderTemplate"));
+        assert_eq!(name("maxmessages"), Some("MaxMessagesPerChannel"));
+        assert_eq!(name("MaxMessages"), Some("MaxMessagesPerChannel"));
     }
 
     #[test]
     fn ambiguous_prefix_lists_candidates() {
-        let err = by_prefix("subscriber")
-            .map(|p| p.name)
-            .unwrap_err()
-            .to_string();
+        let err = resolve("subscriber").unwrap_err().to_string();
         assert!(err.contains("ambiguous parameter -subscriber"), "{err}");
         for c in [
             "-SubscriberIP",
@@ -450,61 +491,33 @@ mod tests {
         ] {
             assert!(err.contains(c), "{err}");
         }
-        let err = by_prefix("maxmessage")
-            .map(|p| p.name)
-            .unwrap_err()
-            .to_string();
+        let err = resolve("maxmessage").unwrap_err().to_string();
         assert!(
-            err.contains("-MaxMessageAge, -MaxMessages, -MaxMessagesPerChannel"),
+            err.contains("-MaxMessageAge, -MaxMessagesPerChannel"),
             "{err}"
         );
+        // Ambiguous in the original: refused even where ours alone would
+        // not be.
+        assert_eq!(
+            resolve("D").unwrap_err().to_string(),
+            "command line: ambiguous parameter -D: could be -Debug, -DirectoryIndex"
+        );
+        assert_eq!(
+            resolve("he").unwrap_err().to_string(),
+            "command line: ambiguous parameter -he: could be -HeaderTemplate, -Help"
+        );
+        assert!(resolve("Pi").is_err());
     }
 
     #[test]
     fn unknown_command_line_name_is_named() {
-        let err = by_prefix("bogus").map(|p| p.name).unwrap_err().to_string();
+        let err = resolve("bogus").unwrap_err().to_string();
         assert_eq!(err, "command line: unknown parameter \"bogus\" (see -help)");
-    }
-
-    #[test]
-    fn help_lists_every_parameter_with_description_and_default() {
-        let help = help_text();
-        for p in PARAMS {
-            let head = format!("  -{} {}", p.name, p.kind.placeholder());
-            let at = help
-                .find(&head)
-                .unwrap_or_else(|| panic!("{} not listed", p.name));
-            let block = &help[at..];
-            let block = &block[..block.find("Default:").expect("default line")];
-            let first_word = p.help.split_whitespace().next().expect("help text");
-            assert!(
-                block.contains(first_word),
-                "{} lacks its description",
-                p.name
-            );
-            let default = if p.default.is_empty() {
-                "(empty)"
-            } else {
-                p.default
-            };
-            assert!(
-                help[at..].contains(&format!("Default: {default}\n")),
-                "{} lacks its default",
-                p.name
-            );
-        }
-        assert!(help.contains("-d "));
-        assert!(help.contains("Default: 4670\n"));
-        assert!(help.contains(r"Default: HTTP/1.1 ~status~\r\n\r\n~channelinfo~\r\n"));
-    }
-
-    #[test]
-    fn help_lines_stay_narrow() {
-        for line in help_text().lines() {
-            // Defaults are printed whole; only prose is wrapped.
-            if !line.trim_start().starts_with("Default:") {
-                assert!(line.len() <= HELP_WIDTH + 2, "too wide: {line}");
-            }
-        }
+        // `--Name` is the name `-Name`, which no parameter starts with.
+        let err = resolve("-Persist").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "command line: unknown parameter \"-Persist\" (parameters take one dash: -Persist)"
+        );
     }
 }

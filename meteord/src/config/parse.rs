@@ -39,6 +39,8 @@ pub(crate) struct Document {
     /// Sections in order of first appearance; a repeated `[mode]` header
     /// continues the same section.
     pub sections: Vec<Section>,
+    /// Lines accepted but without effect, for the log (`file:line: …`).
+    pub notes: Vec<String>,
 }
 
 /// Decodes a raw value the way Meteor does: a leading `--` becomes `-`
@@ -72,21 +74,37 @@ pub(crate) fn decode_value(raw: &str) -> String {
     out
 }
 
-/// White space that separates a name from its value.
-fn is_blank(c: char) -> bool {
-    c == ' ' || c == '\t'
+/// White space as the original's file reader sees it (Perl's `\s`: ASCII
+/// blanks, line breaks, vertical tab and form feed). It separates a name
+/// from its value and makes a line blank.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
-/// Whether `name` is usable as a mode name: it must fit in one URL path
-/// segment and not be confused with the section syntax.
-fn valid_mode_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '/' | '[' | ']' | '?'))
+/// The mode name of a section header line: `[`, optional blanks, a name of
+/// anything but blanks and `]`, optional blanks, `]`, optional blanks, as
+/// the original matches it (so `[ iframe ]` is `iframe`, and `[a/b]` is a
+/// section no request can name). `None` if the line is not a header.
+fn section_name(line: &str) -> Option<&str> {
+    let inner = line
+        .trim_start_matches(is_space)
+        .strip_prefix('[')?
+        .trim_end_matches(is_space)
+        .strip_suffix(']')?
+        .trim_matches(is_space);
+    (!inner.is_empty() && !inner.contains(|c| c == ']' || is_space(c))).then_some(inner)
 }
 
 /// Parses configuration file text. `file` names it in error messages.
+///
+/// The grammar is the original's: a line that is empty or white space, or
+/// whose first non-blank is `#`, is skipped; line ends (any run of CR and LF)
+/// are not part of the line; a section header starts a section that lasts
+/// until the next one; any other line is a name starting in the first column,
+/// then blanks, then the value (the rest of the line, trailing blanks
+/// included; possibly empty). Inside a section, a known parameter that is
+/// not per mode (and `Help`) is accepted and has no effect, as in the
+/// original; each such line is reported in [`Document::notes`].
 pub(crate) fn parse_document(text: &str, file: &str) -> Result<Document, ConfigError> {
     let file: Arc<str> = Arc::from(file);
     let mut doc = Document::default();
@@ -98,26 +116,15 @@ pub(crate) fn parse_document(text: &str, file: &str) -> Result<Document, ConfigE
             file: Arc::clone(&file),
             line: index + 1,
         };
-        // A file edited on Windows: its CR is line-end noise, not value text
-        // (a value that must end in CR says so with `\r`).
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let content = line.trim_start_matches(is_blank);
-        if content.trim_end_matches(is_blank).is_empty() || content.starts_with('#') {
+        let content = line.trim_start_matches(is_space);
+        if content.is_empty() || content.starts_with('#') {
             continue;
         }
+        // A file edited on Windows: its CRs are line-end noise, not value
+        // text (a value that must end in CR says so with `\r`).
+        let line = line.trim_end_matches('\r');
 
-        if content.starts_with('[') {
-            let header = content.trim_end_matches(is_blank);
-            let name = header
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .filter(|n| valid_mode_name(n))
-                .ok_or_else(|| ConfigError::Syntax {
-                    origin: origin.clone(),
-                    text: header.to_string(),
-                    reason: "a section header must be [mode] with a mode name of \
-                             letters, digits and punctuation",
-                })?;
+        if let Some(name) = section_name(line) {
             current = Some(match doc.sections.iter().position(|s| s.name == name) {
                 Some(existing) => existing,
                 None => {
@@ -130,31 +137,61 @@ pub(crate) fn parse_document(text: &str, file: &str) -> Result<Document, ConfigE
             });
             continue;
         }
+        if line.starts_with(is_space) {
+            return Err(ConfigError::Syntax {
+                origin,
+                text: line.to_string(),
+                reason: "a parameter name must start at the beginning of the line",
+            });
+        }
+        if line.starts_with('[') {
+            return Err(ConfigError::Syntax {
+                origin,
+                text: line.to_string(),
+                reason: "a section header must be [mode] with a mode name without blanks or ]",
+            });
+        }
 
-        let (name, raw) = match content.find(is_blank) {
-            Some(at) => (&content[..at], content[at..].trim_start_matches(is_blank)),
-            None => (content, ""),
+        let (name, raw) = match line.find(is_space) {
+            Some(at) => (&line[..at], line[at..].trim_start_matches(is_space)),
+            None => (line, ""),
         };
+        let section = current.and_then(|i| doc.sections.get(i));
+        if name == params::HELP_NAME {
+            // The original lists Help among its parameters, so a file may
+            // set it; it means nothing there.
+            doc.notes
+                .push(format!("{origin}: Help has no effect in a file"));
+            continue;
+        }
         let param: &'static Param =
             params::exact(name).ok_or_else(|| ConfigError::UnknownParameter {
                 origin: origin.clone(),
                 name: name.to_string(),
-                hint: params::case_hint(name),
+                hint: match section {
+                    Some(s) if params::case_hint(name).is_empty() => {
+                        format!(" (in section [{}])", s.name)
+                    }
+                    _ => params::case_hint(name),
+                },
             })?;
+        if param.name == params::CONFIG_FILE_LOCATION.name {
+            return Err(ConfigError::ConfigFileLocationInFile { origin });
+        }
         let setting = Setting {
             value: decode_value(raw),
             origin: origin.clone(),
         };
         match current.and_then(|i| doc.sections.get_mut(i)) {
+            Some(section) if !param.per_mode => {
+                doc.notes.push(format!(
+                    "{origin}: {} inside [{}] has no effect (only {} apply per mode)",
+                    param.name,
+                    section.name,
+                    params::per_mode_names()
+                ));
+            }
             Some(section) => {
-                if !param.per_mode {
-                    return Err(ConfigError::NotPerMode {
-                        origin,
-                        name: param.name,
-                        section: section.name.clone(),
-                        allowed: params::per_mode_names(),
-                    });
-                }
                 section.values.insert(param.name, setting);
             }
             None => {
@@ -210,7 +247,7 @@ mod tests {
 
     #[test]
     fn comments_and_blank_lines_are_ignored() {
-        let text = "# a comment\n\n   \n\t# indented comment\n  Persist 1\n#Persist 0\n";
+        let text = "# a comment\n\n   \n\t# indented comment\n\x0c\r\n \r\nPersist 1\n#Persist 0\n";
         let doc = parse_document(text, "t.conf").expect("parses");
         assert_eq!(doc.globals.len(), 1);
         assert_eq!(value(&doc.globals, "Persist"), Some("1"));
@@ -298,19 +335,98 @@ mod tests {
     }
 
     #[test]
-    fn global_only_key_in_a_section_is_an_error() {
-        let err = parse_document("[iframe]\nPersist 1\nSubscriberPort 80\n", "m.conf").unwrap_err();
-        let msg = err.to_string();
+    fn global_only_key_in_a_section_is_accepted_without_effect() {
+        // The original stores it under the mode and never reads it there.
+        let doc = parse_document(
+            "[iframe]\nPersist 1\nSubscriberPort 80\nDebug 1\n",
+            "m.conf",
+        )
+        .expect("parses");
+        assert!(doc.globals.is_empty());
+        assert_eq!(doc.sections[0].values.len(), 1);
+        assert_eq!(doc.notes.len(), 2);
         assert!(
-            msg.starts_with("m.conf:3: parameter SubscriberPort cannot be set inside a [mode] section ([iframe])"),
-            "{msg}"
+            doc.notes[0]
+                .starts_with("m.conf:3: SubscriberPort inside [iframe] has no effect (only "),
+            "{:?}",
+            doc.notes
         );
-        assert!(msg.contains("PingInterval"), "{msg}");
+    }
+
+    #[test]
+    fn help_is_accepted_without_effect() {
+        let doc = parse_document("Help\nHelp 1\n[x]\nHelp\n", "m.conf").expect("parses");
+        assert!(doc.globals.is_empty());
+        assert_eq!(doc.notes.len(), 3);
+        assert_eq!(doc.notes[0], "m.conf:1: Help has no effect in a file");
+    }
+
+    #[test]
+    fn config_file_location_in_a_file_is_refused() {
+        for text in [
+            "ConfigFileLocation /x\n",
+            "# c\n[iframe]\nConfigFileLocation /x\n",
+        ] {
+            let err = parse_document(text, "m.conf").unwrap_err().to_string();
+            assert!(
+                err.ends_with(
+                    ": ConfigFileLocation cannot be set in a configuration file (give it on the \
+                     command line: -ConfigFileLocation /path)"
+                ),
+                "{err}"
+            );
+        }
+        let err = parse_document("# c\n[iframe]\nConfigFileLocation\n", "m.conf").unwrap_err();
+        assert!(err.to_string().starts_with("m.conf:3: "), "{err}");
+    }
+
+    #[test]
+    fn a_name_must_start_the_line() {
+        let err = parse_document("# x\n  Persist 1\n", "m.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.conf:2: a parameter name must start at the beginning of the line: \"  Persist 1\""
+        );
+        assert!(parse_document("\tPersist 1\n", "m.conf").is_err());
+    }
+
+    #[test]
+    fn unknown_parameter_in_a_section_names_the_section() {
+        let err = parse_document("[iframe]\nBogus 1\n", "m.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.conf:2: unknown parameter \"Bogus\" (in section [iframe])"
+        );
+    }
+
+    #[test]
+    fn section_headers_as_the_original_reads_them() {
+        let text = "[ iframe ]\nPersist 1\n[\tlongpoll]\t\n[a/b]\n[a[b]\n [x?]\r\n";
+        let doc = parse_document(text, "m.conf").expect("parses");
+        let names: Vec<&str> = doc.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["iframe", "longpoll", "a/b", "a[b", "x?"]);
+        assert_eq!(value(&doc.sections[0].values, "Persist"), Some("1"));
+    }
+
+    #[test]
+    fn blanks_between_name_and_value_are_any_white_space() {
+        let doc = parse_document("Persist\x0c\t 1\nMaxTime\x0b7\n", "m.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "Persist"), Some("1"));
+        assert_eq!(value(&doc.globals, "MaxTime"), Some("7"));
+    }
+
+    #[test]
+    fn every_trailing_cr_is_line_end() {
+        let doc = parse_document("PingMessage x \r\r\n", "m.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "PingMessage"), Some("x "));
+        // A CR inside the line is text.
+        let doc = parse_document("PingMessage a\rb\n", "m.conf").expect("parses");
+        assert_eq!(value(&doc.globals, "PingMessage"), Some("a\rb"));
     }
 
     #[test]
     fn malformed_section_headers_are_errors() {
-        for bad in ["[iframe", "[]", "[a b]", "[a/b]", "[x]]"] {
+        for bad in ["[iframe", "[]", "[a b]", "[x]]", "[ ]"] {
             let err = parse_document(&format!("Persist 1\n{bad}\n"), "m.conf").unwrap_err();
             let msg = err.to_string();
             assert!(

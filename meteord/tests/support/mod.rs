@@ -15,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod config;
+
 /// The built-in configuration (no file at that path), listening on loopback.
 pub const BUILTIN_ON_LOOPBACK: &[&str] = &[
     "-ConfigFileLocation",

@@ -1,0 +1,134 @@
+//! Support for the configuration tests: start the daemon with exactly the
+//! arguments given (no `-Debug`, no document root of the harness), in a
+//! chosen working directory, and run it on a configuration it must refuse.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{Daemon, WAIT, bin, field, scratch};
+
+/// Loopback ports chosen by the system: every test names its own file and
+/// lets the command line (which wins over the file) pick the ports.
+pub const LOOPBACK_ANY_PORT: &[&str] = &[
+    "-SubscriberIP",
+    "127.0.0.1",
+    "-SubscriberPort",
+    "0",
+    "-ControllerIP",
+    "127.0.0.1",
+    "-ControllerPort",
+    "0",
+];
+
+/// A scratch directory holding `config` as `meteord.conf`; returns the
+/// directory and the file.
+pub fn write_config(name: &str, config: &[u8]) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let path = dir.join("meteord.conf");
+    std::fs::write(&path, config).expect("write config");
+    (dir, path)
+}
+
+/// Start `meteord` with `args` only (plus a state file in `dir`), working
+/// directory `cwd`, and wait for its "listening" line on stderr. The
+/// daemon must stay in the foreground by itself (Debug, Foreground or
+/// `SyslogFacility none`).
+pub fn start_exact(dir: PathBuf, cwd: &Path, args: &[&str]) -> Daemon {
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.push("-StateFile".into());
+    args.push(dir.join("ids.state").display().to_string());
+    let mut child = Command::new(bin())
+        .args(&args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn meteord");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("meteord listening") {
+                let _ = tx.send(line.clone());
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let left = (Instant::now() + WAIT).saturating_duration_since(Instant::now());
+    let Ok(line) = rx.recv_timeout(left) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "meteord did not report its ports; log: {:?}",
+            log.lock().unwrap()
+        );
+    };
+    Daemon {
+        sub: field(&line, "subscriber=").expect("subscriber address"),
+        ctl: field(&line, "controller=").expect("controller address"),
+        child: Some(child),
+        udp: None,
+        dir,
+        log,
+        args,
+    }
+}
+
+/// What a refused start printed: exit code and stderr.
+pub struct Refusal {
+    pub code: Option<i32>,
+    pub stderr: String,
+}
+
+/// Run `meteord` with `args` and the configuration `config` (if any) and
+/// return how it exited; it must exit on its own within [`WAIT`].
+pub fn refuse(name: &str, config: Option<&[u8]>, args: &[&str]) -> (Refusal, PathBuf) {
+    let (dir, path) = write_config(name, config.unwrap_or_default());
+    let location = match config {
+        Some(_) => path.display().to_string(),
+        None => "/nonexistent/meteord.conf".to_string(),
+    };
+    let mut full: Vec<String> = vec!["-ConfigFileLocation".into(), location];
+    full.extend(LOOPBACK_ANY_PORT.iter().map(|s| s.to_string()));
+    // Should it start after all, it stays in the foreground, where the
+    // deadline below finds and kills it, instead of detaching.
+    full.extend(["-Foreground".to_string(), "1".to_string()]);
+    full.push("-StateFile".into());
+    full.push(dir.join("ids.state").display().to_string());
+    full.extend(args.iter().map(|s| s.to_string()));
+    let mut child = Command::new(bin())
+        .args(&full)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn meteord");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("meteord {full:?} did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("output");
+    let refusal = Refusal {
+        code: output.status.code(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    (refusal, path)
+}
