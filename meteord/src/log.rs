@@ -2,10 +2,12 @@
 //! or syslog) and level can be switched at runtime, so SIGHUP can reopen a
 //! rotated log file and apply a reloaded configuration.
 //!
-//! Sink choice, as Meteor's parameters describe it: `Debug` > 0 → stderr;
-//! else `LogFilename` → that file (appended to); else syslog with
-//! `SyslogFacility`, tag `meteord` and the pid — unless the facility is
-//! `none`, which means no syslog at all (as in the original): stderr. If syslog cannot be reached
+//! Sink choice, the original's rule: with `Debug` on or `SyslogFacility
+//! none` the daemon writes its own lines, to `LogFilename` (appended to) or,
+//! without one, to stderr; otherwise every line goes to syslog with
+//! `SyslogFacility`, tag `meteord` and the pid, and `LogFilename` is not
+//! used (the original ignores it then, and an admin moving its config here
+//! must find the log where it was). If syslog cannot be reached
 //! (no `/dev/log`, e.g. in a container), the line goes to stderr instead,
 //! and the next line tries syslog again: the `syslog` crate never reconnects
 //! by itself, so a restarted syslog daemon would otherwise mean silent loss.
@@ -189,8 +191,14 @@ impl Sink {
             .as_deref()
             .map(parse_facility)
             .transpose()?;
-        let kind = if settings.debug {
-            SinkKind::Stderr
+        let kind = if let (Some(facility), false) = (facility, settings.debug) {
+            let path = settings.syslog_path.clone();
+            let logger = connect_syslog(facility, path.as_ref());
+            SinkKind::Syslog {
+                facility,
+                path,
+                logger,
+            }
         } else if let Some(path) = &settings.log_filename {
             let file = File::options()
                 .append(true)
@@ -199,14 +207,6 @@ impl Sink {
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
             SinkKind::File(file)
-        } else if let Some(facility) = facility {
-            let path = settings.syslog_path.clone();
-            let logger = connect_syslog(facility, path.as_ref());
-            SinkKind::Syslog {
-                facility,
-                path,
-                logger,
-            }
         } else {
             SinkKind::Stderr
         };

@@ -49,6 +49,7 @@ fn invalid_time_format_and_facility_are_init_errors() {
     let dir = TempDir::new("invalid");
     let mut bad = settings();
     bad.log_filename = Some(dir.0.join("x.log"));
+    bad.facility = None; // writes its own lines, as with SyslogFacility none
     bad.time_format = "%K".to_owned();
     let err = build(&bad).err().expect("error").to_string();
     assert!(err.contains("LogTimeFormat '%K'"), "{err}");
@@ -71,6 +72,7 @@ fn unopenable_log_file_is_a_clear_error() {
     let mut bad = settings();
     let path = dir.0.join("missing-dir").join("meteord.log");
     bad.log_filename = Some(path.clone());
+    bad.facility = None; // writes its own lines, as with SyslogFacility none
     let err = format!("{:#}", build(&bad).err().expect("error"));
     assert!(
         err.contains(&format!("cannot open log file {}", path.display())),
@@ -84,6 +86,7 @@ fn file_sink_writes_lines_and_reopens_after_rotation() {
     let path = dir.0.join("meteord.log");
     let mut config = settings();
     config.log_filename = Some(path.clone());
+    config.facility = None; // writes its own lines, as with SyslogFacility none
     let (subscriber, handle) = build(&config).unwrap();
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(channel = "chat", id = 7, "first line");
@@ -122,6 +125,7 @@ fn reopen_can_raise_the_level() {
     let path = dir.0.join("meteord.log");
     let mut config = settings();
     config.log_filename = Some(path.clone());
+    config.facility = None; // writes its own lines, as with SyslogFacility none
     config.time_format = String::new();
     let (subscriber, handle) = build(&config).unwrap();
     tracing::subscriber::with_default(subscriber, || {
@@ -144,6 +148,7 @@ fn control_characters_cannot_forge_lines() {
     let path = dir.0.join("meteord.log");
     let mut config = settings();
     config.log_filename = Some(path.clone());
+    config.facility = None; // writes its own lines, as with SyslogFacility none
     config.time_format = String::new();
     let (subscriber, _handle) = build(&config).unwrap();
     tracing::subscriber::with_default(subscriber, || {
@@ -199,12 +204,29 @@ fn syslog_sink_sends_priority_tag_pid_and_reconnects() {
 }
 
 #[test]
-fn debug_setting_selects_stderr() {
+fn debug_writes_to_log_filename_or_else_stderr() {
+    let dir = TempDir::new("debug-sink");
     let mut config = settings();
     config.debug = true;
-    config.log_filename = Some(PathBuf::from("/nonexistent/dir/meteord.log"));
     let (_subscriber, handle) = build(&config).unwrap();
     assert_eq!(lock(&handle.sink).kind_name(), "stderr");
+    // The original's distribution config: Debug 1 with a LogFilename.
+    config.log_filename = Some(dir.0.join("meteord-debug"));
+    let (_subscriber, handle) = build(&config).unwrap();
+    assert_eq!(lock(&handle.sink).kind_name(), "file");
+}
+
+#[test]
+fn without_debug_or_none_log_filename_is_not_used_and_syslog_is() {
+    let dir = TempDir::new("syslog-not-file");
+    let mut config = settings();
+    config.log_filename = Some(dir.0.join("never.log"));
+    let (_subscriber, handle) = build(&config).unwrap();
+    assert_eq!(lock(&handle.sink).kind_name(), "syslog");
+    assert!(
+        !dir.0.join("never.log").exists(),
+        "the file is not even created"
+    );
 }
 
 #[test]

@@ -9,7 +9,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::config::{LOOPBACK_ANY_PORT, refuse, start_exact, write_config};
+use support::config::{
+    LOOPBACK_ANY_PORT, refuse, start_exact, start_exact_logging_to, write_config,
+};
 use support::{Client, Daemon};
 
 /// Start on `config` (written to a scratch `meteord.conf`), in the
@@ -41,7 +43,13 @@ fn received(client: &Client) -> &[u8] {
 #[test]
 fn original_distribution_constructs_start_with_their_meaning() {
     let config = include_bytes!("fixtures/config/dist-constructs.conf");
-    let mut daemon = start_file("dist", config, &[]);
+    let (dir, path) = write_config("dist", config);
+    let path = path.display().to_string();
+    let mut args = vec!["-ConfigFileLocation", path.as_str()];
+    args.extend_from_slice(LOOPBACK_ANY_PORT);
+    // Debug 1 with a LogFilename: the lines go to that file, not stderr.
+    let log_file = dir.join("meteord-debug.log");
+    let mut daemon = start_exact_logging_to(dir.clone(), &dir, &args, &log_file);
 
     // [flash]: no HTTP header at all, NUL-terminated messages.
     let mut flash = subscribe(&daemon, "/push/f/flash/fc", "fc");
@@ -459,4 +467,35 @@ fn command_lines_the_original_refuses_are_refused() {
         assert_eq!(refusal.code, Some(64), "{args:?}: {}", refusal.stderr);
         assert_eq!(refusal.stderr, format!("meteord: {message}\n"), "{args:?}");
     }
+}
+
+#[test]
+fn log_filename_is_written_only_with_debug_or_syslog_facility_none() {
+    // SyslogFacility none + LogFilename: the daemon's lines go to the file.
+    let (dir, path) = write_config(
+        "logfile-none",
+        b"SyslogFacility none\nLogFilename own.log\n",
+    );
+    let path = path.display().to_string();
+    let mut args = vec!["-ConfigFileLocation", path.as_str()];
+    args.extend_from_slice(LOOPBACK_ANY_PORT);
+    let log_file = dir.join("own.log");
+    // (start_exact_logging_to waits for the "listening" line in that file.)
+    let mut daemon = start_exact_logging_to(dir.clone(), &dir, &args, &log_file);
+    assert_eq!(daemon.stop(), Some(0));
+    let written = std::fs::read_to_string(&log_file).expect("log file");
+    assert!(written.contains("meteord listening"), "{written}");
+
+    // Without either, the original logs to syslog and never opens the file;
+    // ours too (and says so once). This machine's tests have no /dev/log,
+    // so the syslog lines fall back to stderr, where the harness reads them.
+    let mut daemon = start_file("logfile-syslog", b"LogFilename never.log\n", &[]);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("LogFilename is used only with Debug on or SyslogFacility none"),
+        "{log}"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+    let dir = daemon.dir.clone();
+    assert!(!dir.join("never.log").exists(), "the file was not created");
 }

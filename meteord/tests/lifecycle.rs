@@ -398,10 +398,6 @@ fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
             &ctl.to_string(),
         ])
         .args(["-PidFile", &pid_file.display().to_string()])
-        .args([
-            "-LogFilename",
-            &dir.join("meteord.log").display().to_string(),
-        ])
         .args(["-StateFile", &dir.join("ids").display().to_string()])
         .env_remove("NOTIFY_SOCKET")
         .output()
@@ -444,14 +440,13 @@ fn a_detaching_start_that_fails_says_why_and_exits_non_zero() {
     let output = Command::new(support::bin())
         .args(support::BUILTIN_ON_LOOPBACK)
         .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
-        .args(["-PidFile", &dir.join("p.pid").display().to_string()])
-        .args(["-LogFilename", "/nonexistent-dir/meteord.log"])
+        .args(["-PidFile", "/nonexistent-dir/meteord.pid"])
         .env_remove("NOTIFY_SOCKET")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("/nonexistent-dir/meteord.log"), "{stderr}");
+    assert!(stderr.contains("/nonexistent-dir/meteord.pid"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -613,7 +613,7 @@ sed -e "s#^DAEMON=.*#DAEMON=$WORK/bin/meteord#" \
     -e "s#^PIDFILE=.*#PIDFILE=$S/run/meteord.pid#" \
     -e "s#^STATEDIR=.*#STATEDIR=$S/state#" \
     -e "s#^LOGDIR=.*#LOGDIR=$S/log#" \
-    -e "s#^METEORD_OPTS=.*#METEORD_OPTS=\"-SubscriberIP 127.0.0.1 -SubscriberPort $SSP -ControllerPort $SCP -SubscriberDocumentRoot $ROOT/public -StateFile $S/state/meteord.state -LogFilename $S/log/meteord.log\"#" \
+    -e "s#^METEORD_OPTS=.*#METEORD_OPTS=\"-SubscriberIP 127.0.0.1 -SubscriberPort $SSP -ControllerPort $SCP -SubscriberDocumentRoot $ROOT/public -StateFile $S/state/meteord.state -SyslogFacility none -LogFilename $S/log/meteord.log\"#" \
     "$ROOT/init/meteord.default" >"$S/meteord.default"
 PIDFILE="$S/run/meteord.pid"
 # The shipped configuration file as CONFIG (ports and paths come from

@@ -420,6 +420,15 @@ pub(crate) fn build(
     let controller_port = global.port(&p::CONTROLLER_PORT, &mut notes)?;
     let udp_port = global.udp_port(&p::UDP_PORT, &mut notes);
     let debug = debug_level(&global.text(&p::DEBUG));
+    let log_filename = global.optional_path(&p::LOG_FILENAME);
+    if log_filename.is_some() && debug == 0 && syslog_facility.is_some() {
+        // Said once at start: an admin who set it expects a file to appear.
+        all_notes.push(
+            "LogFilename is used only with Debug on or SyslogFacility none, as in the \
+             original; logging to syslog"
+                .to_owned(),
+        );
+    }
     all_notes.extend(notes.0);
 
     Ok(Config {
@@ -438,7 +447,7 @@ pub(crate) fn build(
         max_messages_per_channel,
         controller_shutdown_msg: global.text(&p::CONTROLLER_SHUTDOWN_MSG),
         debug,
-        log_filename: global.optional_path(&p::LOG_FILENAME),
+        log_filename,
         log_time_format,
         // The original does not detach when it logs without syslog.
         foreground: global.bool(&p::FOREGROUND)? || syslog_facility.is_none(),

@@ -42,10 +42,7 @@ fn the_distribution_constructs_parse_with_their_meaning() {
         ]
     );
     assert_eq!(c.debug, 1);
-    assert_eq!(
-        c.log_filename,
-        Some(PathBuf::from("/tmp/meteord-fixture-debug.log"))
-    );
+    assert_eq!(c.log_filename, Some(PathBuf::from("meteord-debug.log")));
     assert!(c.notes.is_empty(), "{:?}", c.notes);
     for mode in c.modes.named.values().chain([&c.modes.default]) {
         // Globals before the first section apply to every mode.

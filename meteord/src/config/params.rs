@@ -138,8 +138,9 @@ params! {
         "Seconds a client may take to send its request line and headers before it is \
          disconnected.";
     LOG_FILENAME: "LogFilename", Kind::OptionalPath, "", false,
-        "Log to this file (reopened on SIGHUP) instead of syslog; empty = syslog (or \
-         stderr with Debug or SyslogFacility none).";
+        "With Debug on or SyslogFacility none: log to this file (reopened on SIGHUP) \
+         instead of stderr. Otherwise every line goes to syslog and this is not used, as \
+         in the original.";
     LOG_TIME_FORMAT: "LogTimeFormat", Kind::TimeFormat, "%Y-%m-%d %H:%M:%S", false,
         "Timestamps of the lines written to LogFilename or stderr: unix (seconds since \
          the epoch), human (Tue Dec  1 07:30:04 2026), or a strftime format. Any other \

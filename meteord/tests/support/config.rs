@@ -2,7 +2,7 @@
 //! arguments given (no `-Debug`, no document root of the harness), in a
 //! chosen working directory, and run it on a configuration it must refuse.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,17 @@ pub fn write_config(name: &str, config: &[u8]) -> (PathBuf, PathBuf) {
 /// daemon must stay in the foreground by itself (Debug, Foreground or
 /// `SyslogFacility none`).
 pub fn start_exact(dir: PathBuf, cwd: &Path, args: &[&str]) -> Daemon {
+    start_reading_log(dir, cwd, args, None)
+}
+
+/// [`start_exact`] for a daemon that writes its lines to `log_file` (Debug
+/// or `SyslogFacility none` with a LogFilename, as the original does):
+/// the "listening" line is read from that file.
+pub fn start_exact_logging_to(dir: PathBuf, cwd: &Path, args: &[&str], log_file: &Path) -> Daemon {
+    start_reading_log(dir, cwd, args, Some(log_file))
+}
+
+fn start_reading_log(dir: PathBuf, cwd: &Path, args: &[&str], log_file: Option<&Path>) -> Daemon {
     let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     args.push("-StateFile".into());
     args.push(dir.join("ids.state").display().to_string());
@@ -51,11 +62,19 @@ pub fn start_exact(dir: PathBuf, cwd: &Path, args: &[&str]) -> Daemon {
         .spawn()
         .expect("spawn meteord");
     let stderr = child.stderr.take().expect("stderr");
+    let source: Box<dyn Read + Send> = match log_file {
+        Some(path) => Box::new(TailFile {
+            path: path.to_path_buf(),
+            offset: 0,
+            until: Instant::now() + WAIT,
+        }),
+        None => Box::new(stderr),
+    };
     let log = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = log.clone();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in BufReader::new(source).lines().map_while(Result::ok) {
             if line.contains("meteord listening") {
                 let _ = tx.send(line.clone());
             }
@@ -79,6 +98,32 @@ pub fn start_exact(dir: PathBuf, cwd: &Path, args: &[&str]) -> Daemon {
         dir,
         log,
         args,
+    }
+}
+
+/// Reads a file as it grows (a log the daemon appends to), until `until`.
+struct TailFile {
+    path: PathBuf,
+    offset: u64,
+    until: Instant,
+}
+
+impl Read for TailFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Ok(mut file) = std::fs::File::open(&self.path) {
+                file.seek(SeekFrom::Start(self.offset))?;
+                let n = file.read(buf)?;
+                if n > 0 {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+            }
+            if Instant::now() > self.until {
+                return Ok(0);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
