@@ -92,10 +92,11 @@ impl History {
         }
     }
 
-    /// Drop messages older than `max_age` seconds (`MaxMessageAge`; 0 = no
-    /// age limit), and the live slack whose grace ran out.
+    /// Drop messages older than `max_age` seconds (`MaxMessageAge`; 0 =
+    /// everything older than this second, as the original's `time - 0`),
+    /// and the live slack whose grace ran out.
     pub fn expire(&mut self, now: u64, max_age: u64) {
-        while let Some(front) = self.ring.front().filter(|_| max_age > 0) {
+        while let Some(front) = self.ring.front() {
             // As the original: gone once strictly older than `max_age`.
             if front.timestamp.saturating_add(max_age) >= now {
                 break;
@@ -292,11 +293,13 @@ mod tests {
     }
 
     #[test]
-    fn zero_max_age_keeps_everything() {
+    fn zero_max_age_drops_what_is_older_than_this_second() {
         let mut h = History::new(10);
         h.push(msg(1, 100), 100);
-        h.expire(1_000_000, 0);
-        assert_eq!(h.replayable_len(), 1);
+        h.expire(100, 0);
+        assert_eq!(h.replayable_len(), 1, "published this second");
+        h.expire(101, 0);
+        assert_eq!(h.replayable_len(), 0);
     }
 
     #[test]

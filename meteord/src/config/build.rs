@@ -391,10 +391,11 @@ pub(crate) fn build(
         })
     };
     // The original keeps a message until the age check finds it older than
-    // MaxMessageAge seconds; at 0 or below that is at the next check. Ours
-    // expires a message once `timestamp + max_age <= now`, so 1 is the same.
+    // MaxMessageAge seconds; at 0 or below that is at the next check (the
+    // original drops what is older than `time - N`; below 0 is the same as 0
+    // for a check that runs once a minute).
     let max_message_age = match perl::integer(&global.text(&p::MAX_MESSAGE_AGE)) {
-        n if n <= 0 => 1,
+        n if n <= 0 => 0,
         n => n as u64,
     };
     // The original trims a channel to MaxMessagesPerChannel only when the

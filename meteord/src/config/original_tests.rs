@@ -118,9 +118,9 @@ fn values_are_read_as_the_original_reads_them() {
     }
     for (text, age) in [
         ("7200", 7200),
-        ("0", 1),
-        ("-5", 1),
-        ("abc", 1),
+        ("0", 0),
+        ("-5", 0),
+        ("abc", 0),
         ("90.5", 90),
     ] {
         let c = from_text(&format!("MaxMessageAge {text}\n"));
