@@ -28,6 +28,7 @@ pub mod config;
 pub mod controller;
 pub mod daemon;
 pub mod document;
+pub mod http;
 pub mod ids;
 pub mod log;
 pub mod registry;

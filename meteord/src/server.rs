@@ -284,7 +284,7 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
     let subscriber;
     let reply: &[u8] = match kind {
         ConnKind::Subscriber => {
-            subscriber = crate::document::empty_response("503 Service Unavailable");
+            subscriber = crate::http::empty(crate::http::SERVICE_UNAVAILABLE);
             &subscriber
         }
         ConnKind::Controller => b"ERR Too many connections\r\n",
