@@ -23,7 +23,7 @@ use bytes::Bytes;
 
 pub use history::{Backlog, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
-pub use name::{ChannelName, valid_subscriber_name};
+pub use name::ChannelName;
 
 use crate::ids::Ids;
 

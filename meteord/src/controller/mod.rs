@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::{Buf, Bytes, BytesMut};
+use meteor_proto::reply::OkReply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -134,7 +135,7 @@ fn execute(state: &State, conn: &Conn, line: &[u8], unread: &[u8], out: &mut Vec
     match command {
         Command::AddMessage { channel, text } => {
             let id = broker::publish(state, channel, Bytes::copy_from_slice(text));
-            out.extend_from_slice(format!("OK\t{id}\r\n").as_bytes());
+            out.extend_from_slice(OkReply(id).to_string().as_bytes());
         }
         Command::CountSubscribers { channel } => {
             let n = state.channels.count_subscribers(channel);

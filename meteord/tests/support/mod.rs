@@ -303,9 +303,8 @@ impl Controller {
     pub fn publish(&mut self, channel: &str, text: &str) -> u64 {
         let reply = self.command(&format!("ADDMESSAGE {channel} {text}"));
         reply
-            .strip_prefix("OK\t")
-            .and_then(|r| r.strip_suffix("\r\n"))
-            .and_then(|id| id.parse().ok())
+            .strip_suffix("\r\n")
+            .and_then(|line| meteor_proto::reply::parse_ok_reply(line.as_bytes()))
             .unwrap_or_else(|| panic!("bad ADDMESSAGE reply {reply:?}"))
     }
 }
