@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::broker;
-use crate::registry::{Conn, StopReason};
+use crate::connections::{Conn, StopReason};
 use crate::state::State;
 use crate::stats::Stats;
 use command::{Command, channel_line, list_reply};
