@@ -17,6 +17,8 @@
 //! wakes each connection whose deadline came: one timer for every
 //! connection instead of a `Sleep` each.
 
+#[cfg(test)]
+mod paused_tests;
 mod timers;
 
 use std::sync::Arc;
@@ -42,6 +44,12 @@ pub fn now() -> Instant {
 
 /// Seconds since the epoch, following tokio's clock (see the module doc).
 pub fn unix_now() -> u64 {
+    unix_time().as_secs()
+}
+
+/// Time since the epoch, following tokio's clock: [`unix_now`] before it
+/// is cut to whole seconds.
+pub fn unix_time() -> Duration {
     let wall = SystemTime::now();
     let real = std::time::Instant::now();
     let tokio = Instant::now().into_std();
@@ -52,7 +60,7 @@ pub fn unix_now() -> u64 {
         None => wall.checked_sub(real.saturating_duration_since(tokio)),
     };
     time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// The one timer for every connection, until `stop` changes.
