@@ -8,20 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub use super::LOOPBACK_ANY_PORT;
 use super::{Daemon, WAIT, bin, field, scratch};
-
-/// Loopback ports chosen by the system: every test names its own file and
-/// lets the command line (which wins over the file) pick the ports.
-pub const LOOPBACK_ANY_PORT: &[&str] = &[
-    "-SubscriberIP",
-    "127.0.0.1",
-    "-SubscriberPort",
-    "0",
-    "-ControllerIP",
-    "127.0.0.1",
-    "-ControllerPort",
-    "0",
-];
 
 /// A scratch directory holding `config` as `meteord.conf`; returns the
 /// directory and the file.

@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod http;
+pub mod process;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,12 +18,20 @@ use std::time::{Duration, Instant};
 
 pub mod config;
 
-/// The built-in configuration (no file at that path), listening on loopback.
-pub const BUILTIN_ON_LOOPBACK: &[&str] = &[
-    "-ConfigFileLocation",
-    "/nonexistent/meteord.conf",
+/// The built-in configuration: no file at that path.
+pub const BUILTIN: &[&str] = &["-ConfigFileLocation", "/nonexistent/meteord.conf"];
+
+/// Both TCP ports on loopback, numbers of the system's choosing (the
+/// daemon reports them in its "listening" line). Arguments after these win.
+pub const LOOPBACK_ANY_PORT: &[&str] = &[
     "-SubscriberIP",
     "127.0.0.1",
+    "-SubscriberPort",
+    "0",
+    "-ControllerIP",
+    "127.0.0.1",
+    "-ControllerPort",
+    "0",
 ];
 
 /// Foreground, logging to stderr (the tests read the "listening" line).
@@ -82,15 +91,8 @@ impl Daemon {
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Daemon {
         let mut args: Vec<String> = DEBUG_ARGS
             .iter()
-            .chain(BUILTIN_ON_LOOPBACK)
-            .chain(&[
-                "-SubscriberPort",
-                "0",
-                "-ControllerIP",
-                "127.0.0.1",
-                "-ControllerPort",
-                "0",
-            ])
+            .chain(BUILTIN)
+            .chain(LOOPBACK_ANY_PORT)
             .map(|s| s.to_string())
             .collect();
         args.push("-StateFile".into());
