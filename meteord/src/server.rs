@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::clock::unix_now;
+use crate::clock::{self, unix_now};
 use crate::config::Config;
 use crate::connections::{Conn, ConnKind, StopReason};
 use crate::state::State;
@@ -154,7 +154,7 @@ pub async fn run(
             stop_rx.clone(),
         )),
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
-        tokio::spawn(crate::clock::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(clock::run(state.clone(), stop_rx.clone())),
     ];
     if let Some(socket) = listeners.udp {
         let socket = UdpSocket::from_std(socket)?;
@@ -185,8 +185,8 @@ pub async fn run(
     }
     state.connections.stop_all(StopReason::Shutdown);
     let grace = Duration::from_secs(state.config().shutdown_timeout);
-    let deadline = tokio::time::Instant::now() + grace;
-    while !state.connections.is_empty() && tokio::time::Instant::now() < deadline {
+    let deadline = clock::now() + grace;
+    while !state.connections.is_empty() && clock::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if !state.connections.is_empty() {
@@ -295,7 +295,7 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
 /// start: age out messages, free channels with neither messages nor
 /// streaming subscribers, forget old pollers.
 async fn housekeeping(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let start = tokio::time::Instant::now() + HOUSEKEEPING_INTERVAL;
+    let start = clock::now() + HOUSEKEEPING_INTERVAL;
     let mut tick = tokio::time::interval_at(start, HOUSEKEEPING_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

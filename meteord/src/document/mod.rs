@@ -28,8 +28,9 @@
 //! include becomes an empty string** (and a warning in the log).
 //!
 //! # Answers
-//! The original's fixed header set, `Server: meteord` and `Content-length`
-//! (lower-case l) included; a 404 has an empty body (`Content-length: 0`).
+//! The original's fixed header set, built by [`crate::http`]: `Server:
+//! meteord` and `Content-length` (lower-case l) included; a 404 has an
+//! empty body (`Content-length: 0`).
 //!
 //! # Cache
 //! Keyed by URL path; each entry remembers every file it was built from
@@ -136,6 +137,8 @@ impl Documents {
         match self.render(url_path, true, &mut deps, &mut budget) {
             Ok((body, content_type)) => {
                 let response = http::response(http::OK, content_type, is_text(content_type), &body);
+                // The file system's clock, not the daemon's (crate::clock):
+                // it is compared with the files' mtimes.
                 let now = SystemTime::now();
                 let settled = deps.iter().all(|dep| dep.settled(now));
                 if settled && body.len() <= MAX_CACHED_BODY {
