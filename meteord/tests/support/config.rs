@@ -44,10 +44,13 @@ pub fn start_exact(dir: PathBuf, cwd: &Path, args: &[&str]) -> Daemon {
     let sink = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("meteord listening") {
-                let _ = tx.send(line.clone());
+            // Logged before it is reported, so a test that read the
+            // ports finds the line in the log too.
+            let report = line.contains("meteord listening");
+            sink.lock().unwrap().push(line.clone());
+            if report {
+                let _ = tx.send(line);
             }
-            sink.lock().unwrap().push(line);
         }
     });
     let left = (Instant::now() + WAIT).saturating_duration_since(Instant::now());

@@ -119,10 +119,14 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("meteord listening") || line.contains("UDP publish enabled") {
-                    let _ = tx.send(line.clone());
+                // Logged before it is reported, so a test that read the
+                // ports finds the line in the log too.
+                let report =
+                    line.contains("meteord listening") || line.contains("UDP publish enabled");
+                sink.lock().unwrap().push(line.clone());
+                if report {
+                    let _ = tx.send(line);
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let mut sub = None;
