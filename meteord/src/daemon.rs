@@ -1,11 +1,19 @@
-//! Process life: file-descriptor limit, detaching into the background, pid
-//! files, dropping root privileges, and systemd readiness notification.
+//! Process life: detaching into the background, pid files, dropping root
+//! privileges, and systemd readiness notification. (The open-files limit
+//! is raised by [`meteor_proto::fd_limit::raise_fd_limit`], shared with the
+//! other binaries.)
 //!
 //! Everything here is synchronous and meant to run from `main` *before* the
 //! tokio runtime exists: a runtime (or any thread) created before `fork()`
-//! is unusable in the child. The order `main` should use:
-//! bind the ports → [`raise_fd_limit`] → [`daemonize`] (unless foreground) →
-//! [`drop_privileges`] → logging → runtime → [`notify_ready`].
+//! is unusable in the child. The order `main` uses:
+//! raise the open-files limit → bind the ports → [`daemonize`] (unless
+//! foreground) → [`drop_privileges`] → logging → runtime → [`notify_ready`].
+//!
+//! The limit is raised before binding because binding sizes the daemon by
+//! it: [`crate::server::run`] caps the connection limit by the soft limit
+//! in force, and a soft limit raised only afterwards would leave the cap
+//! at the distribution's default of 1024. Raising needs no privilege, so
+//! nothing is lost by doing it first.
 //!
 //! [`drop_privileges`] comes after [`daemonize`] so the pid file can be
 //! written to a root-owned directory such as `/run`; a SysV script then
@@ -25,13 +33,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context, bail};
 use nix::fcntl::OFlag;
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{ForkResult, Gid, Group, Uid, User};
-
-/// Where Linux publishes the largest value `RLIMIT_NOFILE` may take; used
-/// when the hard limit is "unlimited", which the kernel refuses as a soft
-/// limit for this resource.
-const NR_OPEN_PATH: &str = "/proc/sys/fs/nr_open";
 
 /// Permissions of a pid file: readable by everyone (status scripts run as
 /// other users), writable by the daemon's user only.
@@ -41,35 +43,6 @@ const PID_FILE_MODE: u32 = 0o644;
 /// parent; longer texts are cut. Far below a pipe's buffer (64 KiB on
 /// Linux), so the report is written without blocking even if nobody reads.
 const MAX_CHILD_ERROR: usize = 4096;
-
-/// Raise the `RLIMIT_NOFILE` soft limit to the hard limit (every subscriber
-/// is one descriptor; distributions default the soft limit to 1024) and
-/// return the soft limit now in force. Failures leave the limit as it was.
-pub fn raise_fd_limit() -> u64 {
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return 0;
-    };
-    let mut target = hard;
-    if target == nix::sys::resource::RLIM_INFINITY {
-        match fs::read_to_string(NR_OPEN_PATH)
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-        {
-            Some(nr_open) => target = nr_open,
-            None => return soft,
-        }
-    }
-    if target <= soft {
-        return soft;
-    }
-    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
-        Ok(()) => target,
-        Err(err) => {
-            tracing::warn!(error = %err, soft, hard, "could not raise the open-file limit");
-            soft
-        }
-    }
-}
 
 /// `fork(2)`, the one unsafe call of the daemon.
 #[allow(unsafe_code)]
@@ -486,18 +459,6 @@ mod tests {
         let err = write_pid_file(&path).unwrap_err().to_string();
         assert!(err.contains("cannot write pid file"), "{err}");
         assert!(err.contains(&path.display().to_string()), "{err}");
-    }
-
-    #[test]
-    fn fd_limit_is_raised_to_the_hard_limit() {
-        let soft = raise_fd_limit();
-        let (now_soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-        assert_eq!(soft, now_soft);
-        if hard != nix::sys::resource::RLIM_INFINITY {
-            assert_eq!(now_soft, hard);
-        }
-        // Idempotent.
-        assert_eq!(raise_fd_limit(), soft);
     }
 
     #[test]

@@ -12,25 +12,38 @@
 //! - [`broker`]: the one seam every publish passes through (controller, UDP).
 //! - [`template`]: per-mode templates compiled once into segments; each
 //!   message is rendered once per mode and the bytes are shared.
-//! - [`subscriber`]: the subscriber port: request grammar, streaming loop.
+//! - [`subscriber`]: the subscriber port: request grammar, what a stream
+//!   asked for, the streaming loop.
 //! - [`controller`]: the controller port: line protocol, one `Command` enum.
 //! - [`document`]: static files from `SubscriberDocumentRoot`.
+//! - [`http`]: the one builder of the HTTP answers not made of templates
+//!   (documents, the connection limit's 503).
 //! - [`udp`]: UDP publish.
-//! - [`stats`]: counters behind SHOWSTATS; [`registry`]: live connections.
+//! - [`stats`]: counters behind SHOWSTATS.
+//! - [`connections`]: the table of open connections (listings, hostids,
+//!   shutdown).
+//! - [`clock`]: the one place the daemon reads the time (tokio's clock, so
+//!   tests pause it) and the one timer behind pings, MaxTime and WriteTimeout.
 //! - [`state`]: the shared state every task holds.
-//! - [`server`]: accept loops, connection limit, shutdown and reload.
+//! - [`server`]: accept loops, connection limit, housekeeping, shutdown and
+//!   reload.
 //! - [`wakeup`]: the one-bit wake-up a publish pokes for each subscriber.
 //! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
+//!
+//! Rules other binaries of the workspace share (channel names, request-path
+//! bytes, the `OK\t<id>` reply, the fd limit) are `meteor_proto`'s.
 
 pub mod broker;
 pub mod channel;
+pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod controller;
 pub mod daemon;
 pub mod document;
+pub mod http;
 pub mod ids;
 pub mod log;
-pub mod registry;
 pub mod server;
 pub mod state;
 pub mod stats;

@@ -59,7 +59,8 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
-    let fd_limit = daemon::raise_fd_limit();
+    // Before binding: the connection limit is sized by it (daemon.rs).
+    let fd_limit = meteor_proto::fd_limit::raise_fd_limit();
     let listeners = Listeners::bind(&config)?;
     let under_systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
     let detach = !(config.foreground || config.debug > 0 || under_systemd);

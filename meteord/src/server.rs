@@ -16,9 +16,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
+use crate::clock::{self, unix_now};
 use crate::config::Config;
-use crate::registry::{Conn, ConnKind, StopReason, clock_slices};
-use crate::state::{State, unix_now};
+use crate::connections::{Conn, ConnKind, StopReason};
+use crate::state::State;
 use crate::stats::Stats;
 use crate::{controller, subscriber, udp};
 
@@ -33,8 +34,6 @@ const RESERVED_FDS: u64 = 64;
 /// until the next sweep. Not configurable, like the original's; tests run
 /// the sweep under paused time.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
-/// The clock visits every connection once per round.
-const ROUND: Duration = Duration::from_secs(1);
 /// Pause after an accept error such as running out of file descriptors, so
 /// the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -155,7 +154,7 @@ pub async fn run(
             stop_rx.clone(),
         )),
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
-        tokio::spawn(clock(state.clone(), stop_rx.clone())),
+        tokio::spawn(clock::run(state.clone(), stop_rx.clone())),
     ];
     if let Some(socket) = listeners.udp {
         let socket = UdpSocket::from_std(socket)?;
@@ -186,8 +185,8 @@ pub async fn run(
     }
     state.connections.stop_all(StopReason::Shutdown);
     let grace = Duration::from_secs(state.config().shutdown_timeout);
-    let deadline = tokio::time::Instant::now() + grace;
-    while !state.connections.is_empty() && tokio::time::Instant::now() < deadline {
+    let deadline = clock::now() + grace;
+    while !state.connections.is_empty() && clock::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if !state.connections.is_empty() {
@@ -284,7 +283,7 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
     let subscriber;
     let reply: &[u8] = match kind {
         ConnKind::Subscriber => {
-            subscriber = crate::document::empty_response("503 Service Unavailable");
+            subscriber = crate::http::empty(crate::http::SERVICE_UNAVAILABLE);
             &subscriber
         }
         ConnKind::Controller => b"ERR Too many connections\r\n",
@@ -292,41 +291,11 @@ async fn refuse(mut stream: TcpStream, kind: ConnKind) {
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
 }
 
-/// The one timer for every connection: pings, MaxTime and stalled writes
-/// (see [`crate::registry::Connections::tick`]).
-async fn clock(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    // One round visits every connection once, in `slices` ticks over one
-    // second: the resolution of pings, MaxTime and WriteTimeout, which are
-    // whole seconds. The number of slices follows the connection count,
-    // changed only between rounds so no connection is skipped or visited
-    // twice in a round.
-    let mut slices = clock_slices(state.connections.len());
-    let mut slice = 0usize;
-    let mut next = tokio::time::Instant::now();
-    loop {
-        // Late ticks are not made up in a burst: the next one is a full
-        // period after this one at the earliest.
-        next = (next + ROUND / slices as u32).max(tokio::time::Instant::now());
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
-                let write_timeout = state.config().write_timeout;
-                state.connections.tick(unix_now(), write_timeout, slice, slices);
-                slice += 1;
-                if slice == slices {
-                    slice = 0;
-                    slices = clock_slices(state.connections.len());
-                }
-            }
-            _ = stop.changed() => return,
-        }
-    }
-}
-
 /// Every [`HOUSEKEEPING_INTERVAL`], the first one interval after the
 /// start: age out messages, free channels with neither messages nor
 /// streaming subscribers, forget old pollers.
 async fn housekeeping(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let start = tokio::time::Instant::now() + HOUSEKEEPING_INTERVAL;
+    let start = clock::now() + HOUSEKEEPING_INTERVAL;
     let mut tick = tokio::time::interval_at(start, HOUSEKEEPING_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -346,7 +315,7 @@ mod tests {
     use super::*;
 
     use crate::channel::Backlog;
-    use crate::registry::StreamDetails;
+    use crate::subscriber::StreamDetails;
 
     fn poll_on(state: &State, channel: &str) {
         let conn = Arc::new(Conn::new(

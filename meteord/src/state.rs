@@ -6,13 +6,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::channel::{Channels, Limits, PublishContext};
 use crate::config::Config;
+use crate::connections::Connections;
 use crate::document::Documents;
 use crate::ids::Ids;
-use crate::registry::Connections;
 use crate::stats::Stats;
 use crate::template::CompiledModes;
 
@@ -30,12 +29,9 @@ pub struct State {
     pub stats: Stats,
 }
 
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+/// Seconds since the epoch: the daemon clock's, here beside the state
+/// every task already imports.
+pub use crate::clock::unix_now;
 
 fn limits(config: &Config) -> Limits {
     Limits {

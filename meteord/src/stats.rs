@@ -8,7 +8,8 @@
 //! endpoint.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 #[derive(Debug)]
 pub struct Stats {
@@ -45,7 +46,7 @@ impl Default for Stats {
 impl Stats {
     pub fn new() -> Stats {
         Stats {
-            started: Instant::now(),
+            started: crate::clock::now(),
             current_subscribers: AtomicU64::new(0),
             subscriber_connections_accepted: AtomicU64::new(0),
             current_controllers: AtomicU64::new(0),

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
+use support::process::{ReservedPort, Scratch};
 use support::{Client, Daemon, WAIT, write_file};
 
 #[test]
@@ -273,13 +274,9 @@ fn a_second_instance_on_the_same_ports_fails_clearly() {
     let daemon = Daemon::start("twice", &[]);
     let output = Command::new(support::bin())
         .args(support::DEBUG_ARGS)
-        .args(support::BUILTIN_ON_LOOPBACK)
-        .args([
-            "-SubscriberPort",
-            &daemon.sub.port().to_string(),
-            "-ControllerPort",
-            "0",
-        ])
+        .args(support::BUILTIN)
+        .args(support::LOOPBACK_ANY_PORT)
+        .args(["-SubscriberPort", &daemon.sub.port().to_string()])
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -316,13 +313,11 @@ fn bad_configuration_exits_64_naming_the_parameter() {
 fn a_tiny_file_descriptor_limit_refuses_politely_and_survives() {
     // 80 descriptors: the daemon keeps 64 in reserve, so only a handful of
     // connections fit; the rest must be refused without harming anything.
-    let dir = support::scratch("fds");
-    let _ = std::fs::create_dir_all(dir.join("docs"));
     let mut child = Command::new("prlimit")
         .args(["--nofile=80:80", "--", support::bin()])
         .args(support::DEBUG_ARGS)
-        .args(support::BUILTIN_ON_LOOPBACK)
-        .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
+        .args(support::BUILTIN)
+        .args(support::LOOPBACK_ANY_PORT)
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -370,35 +365,22 @@ fn a_tiny_file_descriptor_limit_refuses_politely_and_survives() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released; the daemon detaches,
-/// so its log line cannot tell us an ephemeral port).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
 fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
-    let dir = support::scratch("detach");
-    let pid_file = dir.join("meteord.pid");
-    let (sub, ctl) = (free_port(), free_port());
+    // The daemon detaches, so its log line cannot tell us ephemeral ports:
+    // reserve two for it.
+    let dir = Scratch::new("detach");
+    let pid_file = dir.path().join("meteord.pid");
+    let (sub, ctl) = (ReservedPort::new(), ReservedPort::new());
     let started = std::time::Instant::now();
     let output = Command::new(support::bin())
-        .args(support::BUILTIN_ON_LOOPBACK)
-        .args([
-            "-SubscriberPort",
-            &sub.to_string(),
-            "-ControllerPort",
-            &ctl.to_string(),
-        ])
-        .args(["-PidFile", &pid_file.display().to_string()])
-        .args(["-StateFile", &dir.join("ids").display().to_string()])
+        .args(support::BUILTIN)
+        .args(support::LOOPBACK_ANY_PORT)
+        .args(["-SubscriberPort", &sub.arg(), "-ControllerPort", &ctl.arg()])
+        .args(["-PidFile", &dir.arg("meteord.pid")])
+        .args(["-StateFile", &dir.arg("ids")])
         .env_remove("NOTIFY_SOCKET")
         .output()
         .unwrap();
@@ -417,7 +399,7 @@ fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
         "daemon {pid} runs"
     );
     assert_eq!(
-        support::Controller::connect(([127, 0, 0, 1], ctl).into()).command("ADDMESSAGE c x"),
+        support::Controller::connect(ctl.addr()).command("ADDMESSAGE c x"),
         "OK\t1\r\n"
     );
     let _ = Command::new("kill")
@@ -431,23 +413,22 @@ fn without_foreground_it_detaches_writes_its_pid_file_and_serves() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_detaching_start_that_fails_says_why_and_exits_non_zero() {
-    let dir = support::scratch("detach-fail");
+    let dir = Scratch::new("detach-fail");
     let output = Command::new(support::bin())
-        .args(support::BUILTIN_ON_LOOPBACK)
-        .args(["-SubscriberPort", "0", "-ControllerPort", "0"])
+        .args(support::BUILTIN)
+        .args(support::LOOPBACK_ANY_PORT)
         .args(["-PidFile", "/nonexistent-dir/meteord.pid"])
+        .args(["-StateFile", &dir.arg("ids")])
         .env_remove("NOTIFY_SOCKET")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent-dir/meteord.pid"), "{stderr}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

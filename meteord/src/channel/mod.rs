@@ -23,13 +23,13 @@ use bytes::Bytes;
 
 pub use history::{Backlog, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
-pub use name::{ChannelName, valid_subscriber_name};
+pub use name::ChannelName;
 
 use crate::ids::Ids;
 
 /// A channel's handle on one of its subscribers, woken on every publish: a
 /// thin pointer, because a busy channel holds one per subscriber.
-pub type Waiter = Arc<crate::registry::Conn>;
+pub type Waiter = Arc<crate::connections::Conn>;
 
 #[derive(Debug)]
 struct ChannelState {
@@ -358,9 +358,9 @@ mod tests {
     use super::*;
 
     fn waiter() -> (Waiter, Waiter) {
-        let conn = Arc::new(crate::registry::Conn::new(
+        let conn = Arc::new(crate::connections::Conn::new(
             1,
-            crate::registry::ConnKind::Subscriber,
+            crate::connections::ConnKind::Subscriber,
             std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             0,
         ));
@@ -421,7 +421,7 @@ mod tests {
 
     fn poller() -> Waiter {
         let (_, conn) = waiter();
-        let details = crate::registry::StreamDetails::new("p", "simplepoll", "", 0, false);
+        let details = crate::subscriber::StreamDetails::new("p", "simplepoll", "", 0, false);
         conn.details.set(details).unwrap();
         conn
     }

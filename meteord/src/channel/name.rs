@@ -1,7 +1,7 @@
 //! Channel names. Publishers (controller, UDP) may name a channel with any
 //! bytes that are not white space, as the original allows: `kanäle`,
 //! `~tilde`, even control bytes are stored and listed as sent. Subscribers
-//! can only ask for the narrower set [`valid_subscriber_name`] accepts, so
+//! can only ask for the narrower set [`meteor_proto::channel`] accepts, so
 //! a message on any other name is kept but never delivered (as in the
 //! original).
 
@@ -67,28 +67,9 @@ impl fmt::Display for ChannelName {
     }
 }
 
-/// Whether a subscriber may ask for `name`: `[A-Za-z0-9_\-%]+`, the
-/// original's request grammar.
-pub fn valid_subscriber_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subscriber_names() {
-        assert!(valid_subscriber_name(b"chat"));
-        assert!(valid_subscriber_name(b"a_b-c%20"));
-        assert!(!valid_subscriber_name(b""));
-        assert!(!valid_subscriber_name(b"a.b"));
-        assert!(!valid_subscriber_name(b"a b"));
-        assert!(!valid_subscriber_name("ch\u{e9}".as_bytes()));
-    }
 
     #[test]
     fn names_are_bytes_ordered_bytewise() {

@@ -14,8 +14,9 @@
 use std::sync::atomic::Ordering;
 
 use super::command::key_values;
-use crate::registry::{Conn, ConnKind, StopReason, StreamDetails};
+use crate::connections::{Conn, ConnKind, StopReason};
 use crate::state::{State, unix_now};
+use crate::subscriber::StreamDetails;
 
 /// The stream details of a connection that still answers to its id.
 fn streaming(conn: &Conn) -> Option<&StreamDetails> {

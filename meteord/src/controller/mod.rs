@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::{Buf, Bytes, BytesMut};
+use meteor_proto::reply::OkReply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::broker;
-use crate::registry::{Conn, StopReason};
+use crate::connections::{Conn, StopReason};
 use crate::state::State;
 use crate::stats::Stats;
 use command::{Command, channel_line, list_reply};
@@ -134,7 +135,7 @@ fn execute(state: &State, conn: &Conn, line: &[u8], unread: &[u8], out: &mut Vec
     match command {
         Command::AddMessage { channel, text } => {
             let id = broker::publish(state, channel, Bytes::copy_from_slice(text));
-            out.extend_from_slice(format!("OK\t{id}\r\n").as_bytes());
+            out.extend_from_slice(OkReply(id).to_string().as_bytes());
         }
         Command::CountSubscribers { channel } => {
             let n = state.channels.count_subscribers(channel);

@@ -5,8 +5,11 @@
 //! [`stream::Live`]. Every answer but a document's is made of the compiled
 //! templates (the mode's, or the defaults), as in the original.
 
+mod details;
 pub mod request;
 pub mod stream;
+
+pub use details::StreamDetails;
 
 use std::io;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::registry::{Conn, StopReason, StreamDetails};
+use crate::connections::{Conn, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{ChannelInfoValues, CompiledMode, HeaderValues};
@@ -308,7 +311,12 @@ mod tests {
             .await
             .unwrap();
         let ip = stream.local_addr().unwrap().ip();
-        let conn = Arc::new(Conn::new(1, crate::registry::ConnKind::Subscriber, ip, 0));
+        let conn = Arc::new(Conn::new(
+            1,
+            crate::connections::ConnKind::Subscriber,
+            ip,
+            0,
+        ));
         let live = Live {
             state: state.clone(),
             stream,

@@ -28,7 +28,7 @@
 //! ones are skipped, and a channel named twice keeps its last definition.
 
 use crate::channel::Backlog;
-use crate::channel::valid_subscriber_name as valid_channel_name;
+use meteor_proto::channel::valid_channel_name;
 
 /// Most bytes of a request head we read (the original reads without
 /// bound): far above any real browser's request with its cookies (a few

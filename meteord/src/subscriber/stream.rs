@@ -6,7 +6,7 @@
 //! is almost all task: it waits on one [`crate::wakeup::Wakeup`] and its
 //! socket's readiness, with no futures of its own while it waits,
 //! and keeps no timers of its own — pings, MaxTime and stalled writes are
-//! signalled by the daemon-wide clock ([`crate::registry::Connections::tick`]).
+//! signalled by the daemon-wide clock ([`crate::clock::tick`]).
 //!
 //! On a wake it reads everything after its cursors from the channel
 //! histories and writes it in one go. A slow client therefore only delays
@@ -26,7 +26,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::channel::{Lagged, Message, Subscription};
-use crate::registry::{Conn, MAX_CLOCK_SLICES, StopReason, WAKE_DEADLINE, WAKE_PING, secs32};
+use crate::clock::{MAX_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, secs32};
+use crate::connections::{Conn, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::template::{CompiledMode, CompiledModes, HeaderValues};

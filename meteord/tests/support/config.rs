@@ -8,20 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub use super::LOOPBACK_ANY_PORT;
 use super::{Daemon, WAIT, bin, field, scratch};
-
-/// Loopback ports chosen by the system: every test names its own file and
-/// lets the command line (which wins over the file) pick the ports.
-pub const LOOPBACK_ANY_PORT: &[&str] = &[
-    "-SubscriberIP",
-    "127.0.0.1",
-    "-SubscriberPort",
-    "0",
-    "-ControllerIP",
-    "127.0.0.1",
-    "-ControllerPort",
-    "0",
-];
 
 /// A scratch directory holding `config` as `meteord.conf`; returns the
 /// directory and the file.
@@ -75,10 +63,13 @@ fn start_reading_log(dir: PathBuf, cwd: &Path, args: &[&str], log_file: Option<&
     let sink = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(source).lines().map_while(Result::ok) {
-            if line.contains("meteord listening") {
-                let _ = tx.send(line.clone());
+            // Logged before it is reported, so a test that read the
+            // ports finds the line in the log too.
+            let report = line.contains("meteord listening");
+            sink.lock().unwrap().push(line.clone());
+            if report {
+                let _ = tx.send(line);
             }
-            sink.lock().unwrap().push(line);
         }
     });
     let left = (Instant::now() + WAIT).saturating_duration_since(Instant::now());

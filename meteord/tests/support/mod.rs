@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod http;
+pub mod process;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,12 +18,20 @@ use std::time::{Duration, Instant};
 
 pub mod config;
 
-/// The built-in configuration (no file at that path), listening on loopback.
-pub const BUILTIN_ON_LOOPBACK: &[&str] = &[
-    "-ConfigFileLocation",
-    "/nonexistent/meteord.conf",
+/// The built-in configuration: no file at that path.
+pub const BUILTIN: &[&str] = &["-ConfigFileLocation", "/nonexistent/meteord.conf"];
+
+/// Both TCP ports on loopback, numbers of the system's choosing (the
+/// daemon reports them in its "listening" line). Arguments after these win.
+pub const LOOPBACK_ANY_PORT: &[&str] = &[
     "-SubscriberIP",
     "127.0.0.1",
+    "-SubscriberPort",
+    "0",
+    "-ControllerIP",
+    "127.0.0.1",
+    "-ControllerPort",
+    "0",
 ];
 
 /// Foreground, logging to stderr (the tests read the "listening" line).
@@ -82,15 +91,8 @@ impl Daemon {
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Daemon {
         let mut args: Vec<String> = DEBUG_ARGS
             .iter()
-            .chain(BUILTIN_ON_LOOPBACK)
-            .chain(&[
-                "-SubscriberPort",
-                "0",
-                "-ControllerIP",
-                "127.0.0.1",
-                "-ControllerPort",
-                "0",
-            ])
+            .chain(BUILTIN)
+            .chain(LOOPBACK_ANY_PORT)
             .map(|s| s.to_string())
             .collect();
         args.push("-StateFile".into());
@@ -117,10 +119,14 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("meteord listening") || line.contains("UDP publish enabled") {
-                    let _ = tx.send(line.clone());
+                // Logged before it is reported, so a test that read the
+                // ports finds the line in the log too.
+                let report =
+                    line.contains("meteord listening") || line.contains("UDP publish enabled");
+                sink.lock().unwrap().push(line.clone());
+                if report {
+                    let _ = tx.send(line);
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let mut sub = None;
@@ -303,9 +309,8 @@ impl Controller {
     pub fn publish(&mut self, channel: &str, text: &str) -> u64 {
         let reply = self.command(&format!("ADDMESSAGE {channel} {text}"));
         reply
-            .strip_prefix("OK\t")
-            .and_then(|r| r.strip_suffix("\r\n"))
-            .and_then(|id| id.parse().ok())
+            .strip_suffix("\r\n")
+            .and_then(|line| meteor_proto::reply::parse_ok_reply(line.as_bytes()))
             .unwrap_or_else(|| panic!("bad ADDMESSAGE reply {reply:?}"))
     }
 }

@@ -6,7 +6,9 @@
 //! are reused by the kernel, so removal checks identity, not just the number,
 //! and listings follow the accept order, not the numbers. The table also
 //! remembers the hostids of recent polls (SHOWSTATS' `real_subscribers`).
-//! The daemon-wide clock's part of a connection lives in [`clock`].
+//! The daemon-wide clock's part of a connection ([`ConnTimers`]) and its
+//! pass over this table live in [`crate::clock`]; what a streaming
+//! subscriber asked for ([`StreamDetails`]) in [`crate::subscriber`].
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
@@ -15,14 +17,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use crate::clock::{ConnTimers, secs32};
+use crate::subscriber::StreamDetails;
 use crate::wakeup::Wakeup;
-
-pub mod clock;
-
-pub use clock::{
-    ConnTimers, MAX_CLOCK_SLICES, MIN_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, WAKE_STALLED,
-    clock_slices, secs32,
-};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnKind {
@@ -64,61 +61,6 @@ impl StopReason {
     }
 }
 
-/// Longest user agent kept for LISTSUBSCRIBERS / DESCRIBE.
-const MAX_USER_AGENT: usize = 256;
-
-/// What a streaming subscriber asked for (set once the request is parsed).
-/// The three strings share one allocation: there is one of these per idle
-/// subscriber.
-#[derive(Debug)]
-pub struct StreamDetails {
-    /// hostid, mode and user agent, concatenated.
-    text: Box<str>,
-    hostid_len: u16,
-    mode_len: u16,
-    /// `MaxTime` of its mode, seconds (0 = none).
-    pub max_time: u64,
-    pub persist: bool,
-}
-
-impl StreamDetails {
-    pub fn new(
-        hostid: &str,
-        mode: &str,
-        user_agent: &str,
-        max_time: u64,
-        persist: bool,
-    ) -> StreamDetails {
-        // Both come from a request line bounded far below 64 KiB.
-        let hostid = &hostid[..hostid.len().min(u16::MAX as usize)];
-        let mode = &mode[..mode.len().min(u16::MAX as usize)];
-        let mut cut = user_agent.len().min(MAX_USER_AGENT);
-        while !user_agent.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        StreamDetails {
-            text: [hostid, mode, &user_agent[..cut]].concat().into_boxed_str(),
-            hostid_len: hostid.len() as u16,
-            mode_len: mode.len() as u16,
-            max_time,
-            persist,
-        }
-    }
-
-    pub fn hostid(&self) -> &str {
-        &self.text[..self.hostid_len as usize]
-    }
-
-    pub fn mode(&self) -> &str {
-        let start = self.hostid_len as usize;
-        &self.text[start..start + self.mode_len as usize]
-    }
-
-    pub fn user_agent(&self) -> &str {
-        &self.text[(self.hostid_len + self.mode_len) as usize..]
-    }
-}
-
 /// One open connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -138,7 +80,7 @@ pub struct Conn {
     stop: AtomicU8,
     pub details: OnceLock<StreamDetails>,
     /// Timer work done for this connection by the daemon-wide clock (see
-    /// [`Connections::tick`]) instead of a timer per connection: with tens
+    /// [`crate::clock::tick`]) instead of a timer per connection: with tens
     /// of thousands of idle subscribers, per-connection `Sleep`s would be
     /// most of their memory. All in seconds since the epoch; 0 = none.
     pub timers: ConnTimers,
@@ -323,7 +265,7 @@ impl Connections {
             inner.hostids.remove(details.hostid());
         }
         if !details.persist {
-            let now = crate::state::unix_now();
+            let now = crate::clock::unix_now();
             if inner.recent_pollers.len() >= MAX_RECENT_POLLERS {
                 inner.prune_pollers(now);
             }
@@ -395,6 +337,23 @@ impl Connections {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Call `visit` for each connection in `slice` of `slices` (every
+    /// `slices`-th slot from `slice` on), under the table's lock: the
+    /// clock's pass (see [`crate::clock::tick`]). `visit` must not block.
+    pub fn for_each_in_slice(&self, slice: usize, slices: usize, mut visit: impl FnMut(&Conn)) {
+        let slices = slices.max(1);
+        let inner = self.lock();
+        for Slot { conn, .. } in inner
+            .conns
+            .iter()
+            .skip(slice % slices)
+            .step_by(slices)
+            .flatten()
+        {
+            visit(conn);
+        }
     }
 
     /// Ask every connection to stop (shutdown).

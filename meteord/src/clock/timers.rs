@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering};
 
-use super::{Connections, Slot};
+use crate::connections::Connections;
 
 /// Deadlines the clock watches, and the wake-up reasons it leaves. Seconds
 /// since the epoch fit 32 bits until 2106.
@@ -89,36 +89,32 @@ impl ConnTimers {
     }
 }
 
-impl Connections {
-    /// The daemon-wide clock, once a second: wake every connection that has
-    /// a ping, a MaxTime deadline or an overdue write. One pass over the
-    /// table is a few microseconds per thousand connections.
-    ///
-    /// `slice` (0 .. `slices`) selects which connections this call visits:
-    /// the clock runs `slices` times a second (see [`clock_slices`]) and each
-    /// connection is visited once a second, so the pings of subscribers that
-    /// connected together are spread over the second instead of all being
-    /// written in one burst that would delay message deliveries.
-    pub fn tick(&self, now: u64, write_timeout: u64, slice: usize, slices: usize) {
-        let slices = slices.max(1);
-        let now = secs32(now);
-        let write_timeout = secs32(write_timeout);
-        let inner = self.lock();
-        let start = slice % slices;
-        for Slot { conn, .. } in inner.conns.iter().skip(start).step_by(slices).flatten() {
-            let due = conn.timers.due_at(now, write_timeout);
-            if due != 0 {
-                conn.timers.due.fetch_or(due, Ordering::AcqRel);
-                conn.wakeup.raise();
-            }
+/// One pass of the clock: wake every connection in `slice` of `slices`
+/// whose ping, MaxTime deadline or write timeout came at `now` (seconds
+/// since the epoch). One pass over the table is a few microseconds per
+/// thousand connections.
+///
+/// The clock runs `slices` passes a second (see [`clock_slices`]) and each
+/// connection is visited once a second, so the pings of subscribers that
+/// connected together are spread over the second instead of all being
+/// written in one burst that would delay message deliveries.
+pub fn tick(connections: &Connections, now: u64, write_timeout: u64, slice: usize, slices: usize) {
+    let now = secs32(now);
+    let write_timeout = secs32(write_timeout);
+    connections.for_each_in_slice(slice, slices, |conn| {
+        let due = conn.timers.due_at(now, write_timeout);
+        if due != 0 {
+            conn.timers.due.fetch_or(due, Ordering::AcqRel);
+            conn.wakeup.raise();
         }
-    }
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Conn, ConnKind, StreamDetails};
+    use crate::connections::{Conn, ConnKind};
+    use crate::subscriber::StreamDetails;
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Arc;
 
@@ -137,7 +133,7 @@ mod tests {
 
     fn tick_all(table: &Connections, now: u64, write_timeout: u64) {
         for slice in 0..MIN_CLOCK_SLICES {
-            table.tick(now, write_timeout, slice, MIN_CLOCK_SLICES);
+            tick(table, now, write_timeout, slice, MIN_CLOCK_SLICES);
         }
     }
 
@@ -151,7 +147,7 @@ mod tests {
             c.timers.deadline.store(1, Ordering::Relaxed);
             table.insert(c.clone());
         }
-        table.tick(5, 30, 3, slices);
+        tick(&table, 5, 30, 3, slices);
         let woken: Vec<u64> = conns
             .iter()
             .filter(|c| c.timers.take_due() != 0)
