@@ -77,82 +77,28 @@
  *                               reads 'smartpoll'): two stream connections
  *                               in a row without a ping within pingtimeout
  */
+/* Assembled by public/build.mjs from public/src/*.js: edit those, then run
+ * `node public/build.mjs` (tests/run.sh fails while this file is stale). */
 (function (window, document) {
   'use strict';
 
-  /* ------------------------------------------------------------------ *
-   * Limits and timings (milliseconds unless named otherwise)
-   * ------------------------------------------------------------------ */
+  /* ---- src/util.js ---- */
 
-  /* How long stream.html may take to load and say "ready" before we drop the
-   * frame and try again (status 3). */
-  var FRAME_TIMEOUT = 8000;
-  /* Reconnect back-off after an error: doubles from MIN to MAX, +-20 % jitter
-   * so that a restarted server is not hit by every client in the same tick. */
-  var BACKOFF_MIN = 500;
-  var BACKOFF_MAX = 10000;
-  /* A persistent connection that ends sooner than this without delivering
-   * anything is treated as an error (back-off) rather than as a normal
-   * MaxTime close, so a misconfigured server cannot make us spin. */
-  var MIN_HEALTHY_CONNECTION = 1000;
-  /* Consecutive stream connections that went silent (no ping within
-   * pingtimeout) before stream mode falls back to polling: one silent
-   * connection may be a dead TCP path, two in a row mean something between
-   * us and meteord buffers the stream. */
-  var SILENT_STREAMS_BEFORE_FALLBACK = 2;
-  /* The mode stream falls back to, as the original's does: short polls
-   * always complete, even through buffering proxies. */
-  var FALLBACK_MODE = 'smartpoll';
-  /* The smart poll rate follows the original's rule: every 10 s compare half
-   * the mean gap between the last (up to 5) arrivals (and now) with
-   * pollfreq, then cut pollfreq by 10 % while it is above minpollfreq or
-   * raise it by 5 % while it is below maxpollfreq. */
-  var SMARTPOLL_UPDATE_EVERY = 10000;
-  var SMARTPOLL_ARRIVALS_KEPT = 5;
-  var SMARTPOLL_FASTER = 0.9;
-  var SMARTPOLL_SLOWER = 1.05;
-  /* Shortest pause before the next request after one ended (the original's
-   * floor too): the next request is due pollfreq after the last one began. */
-  var MIN_REQUEST_GAP = 10;
-  /* Unparsed bytes we are willing to hold while waiting for the end of a
-   * message; a stream that exceeds it is broken and gets re-opened. */
-  var MAX_PENDING_CHARS = 4 * 1024 * 1024;
+  /* util.js — what both roles share that is not about modes or parsing: the
+   * postMessage tag, the reconnect back-off, time, ids and the debug logger.
+   * No state. (Assembled into public/meteor.js by public/build.mjs.) */
+
   /* Tag on every postMessage payload so unrelated messages are ignored. */
   var TAG = 'meteor.js/1';
-
-  /* Meteor.mode takes the original's values: the server's mode names.
-   * 'stream' is not one; connect() resolves it to a transport. The stream
-   * transports hold one connection open; every other mode polls. */
-  var STREAM_MODES = { xhrinteractive: 1, iframe: 1, serversent: 1 };
-  /* The modes whose requests go to Meteor.pollhost when it is set. */
-  var POLLHOST_MODES = { longpoll: 1, smartpoll: 1, simplepoll: 1 };
-  /* A mode name the server's request line can carry. */
-  var MODE_SYNTAX = /^[0-9a-z]+$/i;
-  var EVENTS = ['process', 'reset', 'eof', 'statuschanged', 'changemode'];
-
-  var script = document.currentScript;
-  var isFrame = !!(script && script.hasAttribute('data-meteor-frame'));
-
-  /* ------------------------------------------------------------------ *
-   * Small helpers shared by both roles
-   * ------------------------------------------------------------------ */
+  /* Reconnect back-off after an error: doubles from MIN to MAX, +-20 % jitter
+   * so that a restarted server is not hit by every client in the same tick.
+   * The frame uses it between requests, the page between stream.html loads. */
+  var BACKOFF_MIN = 500;
+  var BACKOFF_MAX = 10000;
 
   function now() { return new Date().getTime(); }
 
   function has(obj, key) { return Object.prototype.hasOwnProperty.call(obj, key); }
-
-  function isStreamMode(m) { return has(STREAM_MODES, m); }
-
-  /* What 'stream' means here. The original picks the forever-iframe only
-   * where ActiveXObject (IE) or addEventStream (Opera <= 12) exists, and
-   * xhrinteractive everywhere else; none of the browsers this file supports
-   * has either. Ours reads xhrinteractive with a streamed fetch(), so it
-   * needs the iframe only where that is missing. */
-  function streamTransport() {
-    var fetchStreams = !!(window.fetch && window.ReadableStream && window.TextDecoder &&
-      window.AbortController);
-    return fetchStreams ? 'xhrinteractive' : 'iframe';
-  }
 
   function randomId(len) {
     var alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -188,8 +134,14 @@
     };
   }
 
-  /*
-   * Parser for the JavaScript the server's templates produce:
+  /* ---- src/parse.js ---- */
+
+  /* parse.js — the parser for the JavaScript that meteord's classic templates
+   * write (the stream chunks, poll bodies and forever-iframe pages). It turns
+   * text into a list of calls and never evaluates anything; transports.js
+   * hands the calls to the frame's engine. No state. */
+
+  /* What the templates produce, e.g.
    *   p(12,"chat","text");  Meteor.process(-1);  eof();  ch("chat", 5);
    *   Meteor.channelInfo("chat", 5);  Meteor.clearpoll();
    * Only calls whose arguments are number or string literals are accepted;
@@ -309,9 +261,296 @@
     }
   }
 
-  /* ================================================================== *
-   * FRAME ROLE: runs inside stream.html, same origin as /push
-   * ================================================================== */
+  /* ---- src/transports.js ---- */
+
+  /* transports.js — the transports: each carries ONE request of the frame's
+   * engine to meteord and turns what comes back into events. They run in the
+   * frame only (same origin as /push); modes.js says which mode uses which.
+   *
+   * The interface (what a new transport, e.g. EventSource or WebSocket,
+   * implements):
+   *
+   *   var t = open(url, sink);   start the request for url (the engine built
+   *                              the /push/<hostid>/<mode>/<channels> path)
+   *   t.close();                 end it early; afterwards the transport calls
+   *                              nothing on the sink any more
+   *   t.register(window)         optional: the forever-iframe's page calls
+   *                              parent.Meteor.register(this) to get p()...
+   *
+   * and what it calls on the sink the engine gives it (one sink per request;
+   * the engine ignores a sink whose request is no longer the current one):
+   *
+   *   sink.accepted()                 meteord took the request (status 5)
+   *   sink.message(id, channel, text) a message; id -1 (or junk) is a ping,
+   *                                   which only proves the line is alive
+   *   sink.channelInfo(channel, id)   the position of a live-only channel
+   *   sink.complete()                 the answer says it is complete
+   *                                   (the templates' clearpoll())
+   *   sink.eof()                      the server ended the stream for good
+   *   sink.end(how)                   the request is over: 'done' (it ended
+   *                                   normally) or 'error'
+   *   sink.log(...)                   a debug line (Meteor.debugmode)
+   *
+   * The classic transports receive template JavaScript; deliverCalls() maps
+   * the parsed calls onto the sink, so the engine never sees the framing. */
+
+  /* Unparsed bytes we are willing to hold while waiting for the end of a
+   * message; a stream that exceeds it is broken and gets re-opened. */
+  var MAX_PENDING_CHARS = 4 * 1024 * 1024;
+
+  /* The classic templates' calls, as sink events. A call after eof still
+   * reaches the sink, which drops it because eof ended the request. */
+  function deliverCalls(calls, sink) {
+    for (var k = 0; k < calls.length; k++) {
+      var c = calls[k];
+      switch (c.fn) {
+        case 'p':
+        case 'process':
+          sink.message(c.args[0], c.args[1], c.args[2]);
+          break;
+        case 'ch':
+        case 'channelInfo':
+          sink.channelInfo(c.args[0], c.args[1]);
+          break;
+        case 'eof':
+          sink.eof();
+          break;
+        case 'clearpoll':
+          sink.complete();
+          break;
+        default:
+          break; // register() and friends: nothing to do here
+      }
+    }
+  }
+
+  /* Framings of a fetch() body: take the complete calls off the front of
+   * buf (all of it when final) and return them with what is left. */
+
+  /* A stream: one <script>...</script> chunk per message or ping. */
+  function splitScripts(buf) {
+    var calls = [];
+    var cut;
+    while ((cut = buf.indexOf('</script>')) >= 0) {
+      var seg = buf.slice(0, cut);
+      buf = buf.slice(cut + 9);
+      var open = seg.lastIndexOf('<script');
+      var body = open >= 0 ? seg.slice(seg.indexOf('>', open) + 1) : seg;
+      calls = calls.concat(parseCalls(body));
+    }
+    return { calls: calls, rest: buf };
+  }
+
+  /* A poll answer: plain statements, one per line, parsed line by line as
+   * they arrive (a long poll) and whole at the end. */
+  function splitLines(buf, final) {
+    var cut = final ? buf.length : buf.lastIndexOf('\n') + 1;
+    if (cut <= 0) return { calls: [], rest: buf };
+    return { calls: parseCalls(buf.slice(0, cut)), rest: buf.slice(cut) };
+  }
+
+  /* fetch() with the body read as it arrives and cut by split. */
+  function fetchTransport(url, sink, split) {
+    var ctl = new AbortController();
+    var closed = false;
+    var pending = '';
+    var decoder = new TextDecoder('utf-8');
+
+    function consume(final) {
+      var r = split(pending, final);
+      pending = r.rest;
+      if (r.calls.length) deliverCalls(r.calls, sink);
+      return pending.length <= MAX_PENDING_CHARS;
+    }
+
+    window.fetch(url, { signal: ctl.signal, cache: 'no-store', credentials: 'same-origin' })
+      .then(function (res) {
+        if (closed) return null;
+        if (!res.ok) throw new Error('HTTP ' + res.status);
+        // The server accepted the subscription: we are receiving. (Only
+        // parsed messages and pings count as liveness for the watchdog.)
+        sink.accepted();
+        if (!res.body || !res.body.getReader) {
+          return res.text().then(function (t) { pending += t; consume(true); });
+        }
+        var reader = res.body.getReader();
+        function pump() {
+          return reader.read().then(function (r) {
+            if (closed) { reader.cancel().catch(function () {}); return null; }
+            if (r.done) { pending += decoder.decode(); consume(true); return null; }
+            pending += decoder.decode(r.value, { stream: true });
+            if (!consume(false)) throw new Error('unparseable stream');
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .then(function () {
+        if (!closed) sink.end('done');
+      }, function (err) {
+        if (closed) return;
+        sink.log('request failed:', err && err.message);
+        sink.end('error');
+      });
+
+    return {
+      close: function () { closed = true; ctl.abort(); }
+    };
+  }
+
+  /* xhrinteractive (and the original's serversent): the stream read with a
+   * fetch() ReadableStream, each chunk parsed as it completes. */
+  function openScriptStream(url, sink) { return fetchTransport(url, sink, splitScripts); }
+
+  /* longpoll, smartpoll, simplepoll: one answer per request. */
+  function openPollBody(url, sink) { return fetchTransport(url, sink, splitLines); }
+
+  /* The classic forever-iframe: the server's page calls
+   * parent.Meteor.register(this) (see frame.js) and then p(id,"chan","text")
+   * per message. */
+  function openForeverIframe(url, sink) {
+    var closed = false;
+    var f = document.createElement('iframe');
+    f.setAttribute('aria-hidden', 'true');
+    f.tabIndex = -1;
+    f.style.cssText = 'position:absolute;width:0;height:0;border:0;left:-9999px';
+    f.onload = function () { if (!closed) sink.end('done'); };
+    f.src = url;
+    // A forever-iframe added before this frame finished loading would hold
+    // the page's load event (the endless "hourglass") for good.
+    if (document.readyState === 'complete') document.body.appendChild(f);
+    else {
+      window.addEventListener('load', function () {
+        if (!closed) document.body.appendChild(f);
+      });
+    }
+    return {
+      close: function () {
+        closed = true;
+        f.onload = null;
+        try { f.src = 'about:blank'; } catch (e) { /* ignore */ }
+        if (f.parentNode) f.parentNode.removeChild(f);
+      },
+      register: function (w) {
+        if (closed || f.contentWindow !== w) return;
+        sink.accepted();
+        w.p = function (id, chan, text) { sink.message(id, chan, text); };
+        w.eof = function () { sink.eof(); };
+        w.ch = function (name, id) { sink.channelInfo(name, id); };
+      }
+    };
+  }
+
+  /* ---- src/modes.js ---- */
+
+  /* modes.js — the one table of the modes this client speaks (Meteor.mode's
+   * values: the server's mode names, the path segment of
+   * /push/<hostid>/<mode>/...) and the one function that resolves
+   * Meteor.mode to one of them. Every rule that differs between modes is a
+   * field of its row; nothing else in the client compares mode names. Both
+   * roles read it: the page for the host, status 4 and pollfreq, the frame
+   * for the transport and the request rules. */
+
+  /* A mode name the server's request line can carry. */
+  var MODE_SYNTAX = /^[0-9a-z]+$/i;
+
+  /* The fields of a row (absent = false):
+   *   open         the transport (transports.js): open(url, sink) -> {close()}
+   *   stream       holds one connection open and pinged: the page reports
+   *                status 4 once the frame is there, a connection without a
+   *                ping within pingtimeout counts as silent, an ended
+   *                connection fires reset, and eof ends the session (a poll
+   *                that says eof just ends)
+   *   fallback     (stream modes) the mode used after
+   *                SILENT_STREAMS_BEFORE_FALLBACK silent connections in a row
+   *                (frame.js); the page then fires changemode("poll")
+   *   shortPoll    one request gets one complete answer: watched with
+   *                polltimeout, an answer without messages is a healthy end,
+   *                and a live-only channel probes its position with .b1
+   *   adaptive     pollfreq follows the message rate (the original's smart
+   *                poll rule, frame.js)
+   *   pollhost     requests go to Meteor.pollhost when it is set
+   *   fastest      connect() sets pollfreq to minpollfreq
+   *   supported    (the modes 'stream' may pick) whether this browser can
+   *                run it; absent = always */
+  var MODES = {
+    xhrinteractive: { open: openScriptStream, stream: true, fallback: 'smartpoll', supported: fetchCanStream },
+    iframe: { open: openForeverIframe, stream: true, fallback: 'smartpoll' },
+    serversent: { open: openScriptStream, stream: true, fallback: 'smartpoll' },
+    longpoll: { open: openPollBody, pollhost: true, fastest: true },
+    smartpoll: { open: openPollBody, shortPoll: true, adaptive: true, pollhost: true },
+    simplepoll: { open: openPollBody, shortPoll: true, pollhost: true }
+    // eventsource, websocket (issue 12): a row each here, their open() in
+    // transports.js, and a place at the front of STREAM_PREFERENCE.
+  };
+
+  /* Any other name the request line can carry is polled like simplepoll but
+   * from Meteor.host, as the original treats unknown modes. */
+  var OTHER_MODE = { open: openPollBody, shortPoll: true };
+
+  /* What 'stream' resolves to: the first supported mode of this list. The
+   * original picks the forever-iframe only where ActiveXObject (IE) or
+   * addEventStream (Opera <= 12) exists, and xhrinteractive everywhere else;
+   * none of the browsers this file supports has either. Ours reads
+   * xhrinteractive with a streamed fetch(), so it needs the iframe only where
+   * that is missing. */
+  var STREAM_PREFERENCE = ['xhrinteractive', 'iframe'];
+
+  function fetchCanStream() {
+    return !!(window.fetch && window.ReadableStream && window.TextDecoder && window.AbortController);
+  }
+
+  /* The mode 'stream' means in this browser (Meteor.selectStreamTransport). */
+  function streamTransport() {
+    for (var i = 0; i < STREAM_PREFERENCE.length - 1; i++) {
+      var row = MODES[STREAM_PREFERENCE[i]];
+      if (!row.supported || row.supported()) return STREAM_PREFERENCE[i];
+    }
+    return STREAM_PREFERENCE[STREAM_PREFERENCE.length - 1];
+  }
+
+  /* Meteor.mode as connect() leaves it: 'stream', and anything the request
+   * line cannot carry, become pickStream()'s choice; any other name stays. */
+  function resolveMode(name, pickStream) {
+    return MODE_SYNTAX.test(name) && name !== 'stream' ? name : pickStream();
+  }
+
+  /* The row of a resolved mode name. */
+  function modeRules(name) {
+    return has(MODES, name) ? MODES[name] : OTHER_MODE;
+  }
+
+  /* ---- src/frame.js ---- */
+
+  /* frame.js — the FRAME ROLE: the engine that runs inside stream.html, same
+   * origin as /push. It takes its settings from the page (postMessage
+   * "connect"), keeps each channel's position, builds every request's URL,
+   * opens it with the mode's transport (modes.js, transports.js), watches it,
+   * decides when and how to ask again (next poll, reconnect, back-off,
+   * fallback from a silent stream) and relays messages, status, mode and
+   * pollfreq changes to the page. Only the frame's own parent at the origin
+   * it named is listened to and posted to. */
+
+  /* A persistent connection that ends sooner than this without delivering
+   * anything is treated as an error (back-off) rather than as a normal
+   * MaxTime close, so a misconfigured server cannot make us spin. */
+  var MIN_HEALTHY_CONNECTION = 1000;
+  /* Consecutive stream connections that went silent (no ping within
+   * pingtimeout) before stream mode falls back to polling (the mode row's
+   * fallback): one silent connection may be a dead TCP path, two in a row
+   * mean something between us and meteord buffers the stream. */
+  var SILENT_STREAMS_BEFORE_FALLBACK = 2;
+  /* The smart poll rate follows the original's rule: every 10 s compare half
+   * the mean gap between the last (up to 5) arrivals (and now) with
+   * pollfreq, then cut pollfreq by 10 % while it is above minpollfreq or
+   * raise it by 5 % while it is below maxpollfreq. */
+  var SMARTPOLL_UPDATE_EVERY = 10000;
+  var SMARTPOLL_ARRIVALS_KEPT = 5;
+  var SMARTPOLL_FASTER = 0.9;
+  var SMARTPOLL_SLOWER = 1.05;
+  /* Shortest pause before the next request after one ended (the original's
+   * floor too): the next request is due pollfreq after the last one began. */
+  var MIN_REQUEST_GAP = 10;
 
   function startFrame() {
     var parentOrigin = (function () {
@@ -329,9 +568,9 @@
 
     /* ---- engine state ---- */
     var channels = {};       // name -> {backtrack (Number|null), last (Number|null), probing, empty}
-    var mode = 'xhrinteractive';
+    var mode = null;         // the resolved mode name, set by configure()
+    var rules = modeRules(mode); // mode's row of MODES
     var status = -1;
-    var generation = 0;      // bumps on every (re)connect; stale callbacks check it
     var running = false;
     var failures = 0;        // consecutive failed attempts, for back-off
     var silentStreams = 0;   // consecutive stream connections without pings
@@ -339,7 +578,9 @@
     var arrivals = [];       // smartpoll: times of the last few messages
     var pollfreqTimer = null;
     var timer = null;        // pending reconnect / next poll
-    var current = null;      // the request in flight: {gen, start, gotData, delivered, complete, watchdog, abort()}
+    /* The request in flight: {start, gotData, delivered, complete, watchdog,
+     * sink, transport}. A sink answers only while its request is current. */
+    var current = null;
 
     function setStatus(s) {
       if (s === status) return;
@@ -354,13 +595,9 @@
         var c = current;
         current = null;
         if (c.watchdog) clearTimeout(c.watchdog);
-        try { c.abort(); } catch (e) { /* already closed */ }
+        try { if (c.transport) c.transport.close(); } catch (e) { /* already closed */ }
       }
     }
-
-    /* Every mode but the stream transports and longpoll asks once and gets
-     * one complete answer (the original treats unknown modes so too). */
-    function isShortPoll() { return !isStreamMode(mode) && mode !== 'longpoll'; }
 
     /* The original's markers: after a message .r<next id>; before, .b<n>
      * for a backtrack above 0, .h (the whole history) for any other given
@@ -370,7 +607,7 @@
       if (ch.last !== null) return name + '.r' + (ch.last + 1);
       if (ch.backtrack > 0) return name + '.b' + Math.floor(ch.backtrack);
       if (ch.backtrack !== null) return name + '.h';
-      if (isShortPoll()) {
+      if (rules.shortPoll) {
         // A short poll with a live-only channel would never see anything:
         // learn the position first. Empty history => every later message is
         // new, so .r1 from then on is exact.
@@ -384,7 +621,7 @@
     function pushUrl() {
       var specs = [];
       for (var name in channels) {
-        if (Object.prototype.hasOwnProperty.call(channels, name)) specs.push(channelSpec(name));
+        if (has(channels, name)) specs.push(channelSpec(name));
       }
       if (!specs.length) return null;
       var path = (cfg.pushpath || '/push').replace(/\/+$/, '');
@@ -392,41 +629,28 @@
         '?nc=' + now().toString(36) + randomId(4);
     }
 
-    /* ---- what the server's templates call ---- */
+    /* ---- what a transport reports (the sink, see transports.js) ---- */
 
-    function handleCalls(gen, calls) {
-      for (var k = 0; k < calls.length; k++) {
-        if (gen !== generation || !current) return;
-        var c = calls[k];
-        switch (c.fn) {
-          case 'p':
-          case 'process':
-            onMessage(c.args[0], c.args[1], c.args[2]);
-            break;
-          case 'ch':
-          case 'channelInfo':
-            onChannelInfo(c.args[0], c.args[1]);
-            break;
-          case 'eof':
-            // Only a stream ends for good. A poll that says eof (the server
-            // is shutting down) just ends; the next poll finds the new one.
-            if (!isStreamMode(mode)) break;
-            onEof();
-            return;
-          case 'clearpoll':
-            current.complete = true;
-            break;
-          default:
-            break; // register() and friends: nothing to do here
-        }
-      }
+    function sinkFor(c) {
+      function live() { return current === c; }
+      return {
+        accepted: function () { if (live()) setStatus(5); },
+        message: function (id, chan, text) { if (live()) onMessage(id, chan, text); },
+        channelInfo: function (name, id) { if (live()) onChannelInfo(name, id); },
+        complete: function () { if (live()) c.complete = true; },
+        // Only a stream ends for good. A poll that says eof (the server is
+        // shutting down) just ends; the next poll finds the new one.
+        eof: function () { if (live() && rules.stream) onEof(); },
+        end: function (how) { finish(c, how); },
+        log: log
+      };
     }
 
     function alive() {
       if (!current) return;
       current.gotData = true;
       failures = 0;
-      if (isStreamMode(mode)) silentStreams = 0;
+      silentStreams = 0; // counts only streams; zero in every other mode
       armWatchdog();
       setStatus(5);
     }
@@ -446,7 +670,7 @@
       if (ch.last !== null && id <= ch.last) { log('drop duplicate', chan, id); return; }
       ch.last = id;
       if (current) current.delivered++;
-      if (mode === 'smartpoll') {
+      if (rules.adaptive) {
         arrivals.push(now());
         while (arrivals.length > SMARTPOLL_ARRIVALS_KEPT) arrivals.shift();
       }
@@ -474,19 +698,19 @@
       if (!current) return;
       if (current.watchdog) clearTimeout(current.watchdog);
       var c = current;
-      var limit = isShortPoll() ? cfg.polltimeout : cfg.pingtimeout;
+      var limit = rules.shortPoll ? cfg.polltimeout : cfg.pingtimeout;
       c.watchdog = setTimeout(function () {
         if (current !== c) return;
         log('no data for', limit, 'ms');
         // No ping at all (a buffering proxy holds them back): this
         // connection counts as silent.
-        if (isStreamMode(mode) && !c.gotData && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
-          log('stream stays silent, falling back to', FALLBACK_MODE);
+        if (rules.fallback && !c.gotData && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
+          log('stream stays silent, falling back to', rules.fallback);
           silentStreams = 0;
           // No reset event: the page connects again in the new mode, as the
           // original does (and from pollhost's frame when it has one).
           stopRunning();
-          setMode(FALLBACK_MODE);
+          setMode(rules.fallback);
           return;
         }
         finish(c, 'timeout');
@@ -496,6 +720,7 @@
     function setMode(m) {
       if (m === mode) return;
       mode = m;
+      rules = modeRules(m);
       startSmartpoll();
       post({ t: 'mode', mode: m });
     }
@@ -516,7 +741,7 @@
 
     function startSmartpoll() {
       if (pollfreqTimer) { clearInterval(pollfreqTimer); pollfreqTimer = null; }
-      if (mode !== 'smartpoll' || !running) return;
+      if (!rules.adaptive || !running) return;
       arrivals = [now()];
       pollfreqTimer = setInterval(adaptPollfreq, SMARTPOLL_UPDATE_EVERY);
     }
@@ -534,7 +759,7 @@
       stopCurrent();
       if (!running) return;
       for (var name in channels) {
-        if (!Object.prototype.hasOwnProperty.call(channels, name)) continue;
+        if (!has(channels, name)) continue;
         var ch = channels[name];
         if (ch.probing) { ch.probing = false; if (how === 'done') ch.empty = true; }
       }
@@ -542,15 +767,15 @@
       // As the original: the next request is due pollfreq after this one
       // began (a stream or long poll that lived longer goes straight back).
       var due = Math.max(MIN_REQUEST_GAP, pollfreq - lived);
-      if (how === 'done' && (isShortPoll() || c.delivered > 0 || c.complete ||
+      if (how === 'done' && (rules.shortPoll || c.delivered > 0 || c.complete ||
           lived >= MIN_HEALTHY_CONNECTION)) {
         // The original's reset event: a stream ended and is re-opened.
-        if (isStreamMode(mode)) post({ t: 'reset', reason: 'closed' });
+        if (rules.stream) post({ t: 'reset', reason: 'closed' });
         schedule(due, false);
       } else {
         failures++;
         setStatus(1);
-        if (isStreamMode(mode)) post({ t: 'reset', reason: how });
+        if (rules.stream) post({ t: 'reset', reason: how });
         schedule(Math.max(due, backoffDelay(failures)), true);
       }
     }
@@ -566,115 +791,19 @@
       stopCurrent();
       var url = pushUrl();
       if (!url) { setStatus(4); return; }
-      generation++;
       var c = {
-        gen: generation, start: now(), gotData: false,
-        delivered: 0, complete: false, watchdog: null, abort: function () {}
+        start: now(), gotData: false, delivered: 0, complete: false,
+        watchdog: null, sink: null, transport: null
       };
       current = c;
       if (status !== 5) setStatus(1);
       log('GET', url);
       armWatchdog();
-      if (mode === 'iframe') openIframe(c, url);
-      else openFetch(c, url);
-    }
-
-    /* fetch(): streamed for the persistent modes, one body for short polls.
-     * The stream and long-poll bodies are split at message boundaries
-     * (</script> resp. end of line) and parsed as they arrive. */
-    function openFetch(c, url) {
-      var ctl = new AbortController();
-      c.abort = function () { ctl.abort(); };
-      var isStream = isStreamMode(mode);
-      var pending = '';
-      var decoder = new TextDecoder('utf-8');
-
-      function consume(final) {
-        var calls = [];
-        var cut;
-        if (isStream) {
-          while ((cut = pending.indexOf('</script>')) >= 0) {
-            var seg = pending.slice(0, cut);
-            pending = pending.slice(cut + 9);
-            var open = seg.lastIndexOf('<script');
-            var body = open >= 0 ? seg.slice(seg.indexOf('>', open) + 1) : seg;
-            calls = calls.concat(parseCalls(body));
-          }
-        } else {
-          cut = final ? pending.length : pending.lastIndexOf('\n') + 1;
-          if (cut > 0) {
-            calls = parseCalls(pending.slice(0, cut));
-            pending = pending.slice(cut);
-          }
-        }
-        if (calls.length) handleCalls(c.gen, calls);
-        return pending.length <= MAX_PENDING_CHARS;
-      }
-
-      window.fetch(url, { signal: ctl.signal, cache: 'no-store', credentials: 'same-origin' })
-        .then(function (res) {
-          if (current !== c) return null;
-          if (!res.ok) throw new Error('HTTP ' + res.status);
-          // The server accepted the subscription: we are receiving. (Only
-          // parsed messages and pings count as liveness for the watchdog.)
-          setStatus(5);
-          if (!res.body || !res.body.getReader) {
-            return res.text().then(function (t) { pending += t; consume(true); });
-          }
-          var reader = res.body.getReader();
-          function pump() {
-            return reader.read().then(function (r) {
-              if (current !== c) { reader.cancel().catch(function () {}); return null; }
-              if (r.done) { pending += decoder.decode(); consume(true); return null; }
-              pending += decoder.decode(r.value, { stream: true });
-              if (!consume(false)) throw new Error('unparseable stream');
-              return pump();
-            });
-          }
-          return pump();
-        })
-        .then(function () {
-          if (current === c) finish(c, 'done');
-        }, function (err) {
-          if (current !== c) return;
-          log('request failed:', err && err.message);
-          finish(c, 'error');
-        });
-    }
-
-    /* The classic forever-iframe: the server's page calls
-     * parent.Meteor.register(this) and then p(id,"chan","text") per message. */
-    function openIframe(c, url) {
-      var f = document.createElement('iframe');
-      f.setAttribute('aria-hidden', 'true');
-      f.tabIndex = -1;
-      f.style.cssText = 'position:absolute;width:0;height:0;border:0;left:-9999px';
-      c.frame = f;
-      c.abort = function () {
-        f.onload = null;
-        try { f.src = 'about:blank'; } catch (e) { /* ignore */ }
-        if (f.parentNode) f.parentNode.removeChild(f);
-      };
-      f.onload = function () { if (current === c) finish(c, 'done'); };
-      f.src = url;
-      // A forever-iframe added before this frame finished loading would hold
-      // the page's load event (the endless "hourglass") for good.
-      if (document.readyState === 'complete') document.body.appendChild(f);
-      else {
-        window.addEventListener('load', function () {
-          if (current === c) document.body.appendChild(f);
-        });
-      }
-    }
-
-    function register(w) {
-      var c = current;
-      if (!c || !c.frame || c.frame.contentWindow !== w) return;
-      setStatus(5);
-      var gen = c.gen;
-      w.p = function (id, chan, text) { handleCalls(gen, [{ fn: 'p', args: [id, chan, text] }]); };
-      w.eof = function () { handleCalls(gen, [{ fn: 'eof', args: [] }]); };
-      w.ch = function (name, id) { handleCalls(gen, [{ fn: 'ch', args: [name, id] }]); };
+      c.sink = sinkFor(c);
+      var t = rules.open(url, c.sink);
+      // (a transport that ended at once already left current)
+      if (current === c) c.transport = t;
+      else t.close();
     }
 
     /* ---- commands from the page ---- */
@@ -690,7 +819,8 @@
         minpollfreq: Number(c.minpollfreq) || 2000,
         maxpollfreq: Number(c.maxpollfreq) || 60000
       };
-      mode = MODE_SYNTAX.test(c.mode) && c.mode !== 'stream' ? c.mode : streamTransport();
+      mode = resolveMode(c.mode, streamTransport);
+      rules = modeRules(mode);
       pollfreq = Number(c.pollfreq) || 3000;
       // connect() put the page at 1; from here on the frame reports changes.
       status = 1;
@@ -725,26 +855,37 @@
       else if (d.t === 'disconnect') stopRunning();
     });
 
+    /* What the server's pages call in this window: the forever-iframe's
+     * parent.Meteor.register(this), and the templates' Meteor.* calls. They
+     * reach the request in flight. */
     window.Meteor = {
-      register: register,
-      process: function (id, chan, text) {
-        if (current) handleCalls(current.gen, [{ fn: 'p', args: [id, chan, text] }]);
+      register: function (w) {
+        if (current && current.transport && current.transport.register) current.transport.register(w);
       },
-      channelInfo: function (name, id) {
-        if (current) handleCalls(current.gen, [{ fn: 'ch', args: [name, id] }]);
-      },
-      clearpoll: function () { if (current) current.complete = true; },
-      eof: function () { if (current) handleCalls(current.gen, [{ fn: 'eof', args: [] }]); },
+      process: function (id, chan, text) { if (current) current.sink.message(id, chan, text); },
+      channelInfo: function (name, id) { if (current) current.sink.channelInfo(name, id); },
+      clearpoll: function () { if (current) current.sink.complete(); },
+      eof: function () { if (current) current.sink.eof(); },
       parseCalls: parseCalls
     };
 
     post({ t: 'ready' });
   }
 
-  /* ================================================================== *
-   * PAGE ROLE: the public Meteor API, with the original's names, defaults,
-   * values and errors (the transport itself runs in the frame)
-   * ================================================================== */
+  /* ---- src/page.js ---- */
+
+  /* page.js — the PAGE ROLE: the public Meteor object a page uses, with the
+   * original's names, defaults, values, thrown strings, events and status
+   * codes (see the top of meteor.js). It keeps the channels and their last
+   * ids, resolves Meteor.mode (modes.js), loads the hidden stream.html frame
+   * from meteord (Meteor.host, or Meteor.pollhost for the modes that use it),
+   * sends it the settings and turns what the frame relays into callbacks.
+   * No transport runs here; frame.js does that. */
+
+  /* How long stream.html may take to load and say "ready" before we drop the
+   * frame and try again (status 3). */
+  var FRAME_TIMEOUT = 8000;
+  var EVENTS = ['process', 'reset', 'eof', 'statuschanged', 'changemode'];
 
   function startPage() {
     if (window.Meteor && window.Meteor.isMeteorJs) return; // loaded twice
@@ -807,12 +948,12 @@
     function originOf(url) { return new URL(url, location.href).origin; }
 
     /* Where meteord answers for the current mode: Meteor.pollhost for the
-     * three poll modes when it is set (as the original), Meteor.host
+     * modes whose row says pollhost (longpoll, smartpoll, simplepoll) when it is set (as the original), Meteor.host
      * otherwise, and the page's own host when that is unset too. */
     function baseUrl() {
       var https = location.protocol === 'https:';
       var dflt = https ? 443 : 80;
-      var host = has(POLLHOST_MODES, M.mode) && M.pollhost ? M.pollhost : M.host;
+      var host = modeRules(M.mode).pollhost && M.pollhost ? M.pollhost : M.host;
       var port = M.port === null || M.port === undefined || M.port === '' ? 80 : Number(M.port);
       if (!host) {
         host = location.hostname;
@@ -842,7 +983,7 @@
 
     function sendConnect() {
       // The original reports 4 once its stream frame is there; polls never.
-      if (isStreamMode(M.mode)) setStatus(4);
+      if (modeRules(M.mode).stream) setStatus(4);
       send({
         t: 'connect', hostid: String(M.hostid), mode: M.mode, channels: channelList(),
         debugmode: !!M.debugmode, pingtimeout: Number(M.pingtimeout), polltimeout: Number(M.polltimeout),
@@ -989,9 +1130,8 @@
       wanted = true;
       setStatus(1);
       if (!M.hostid || !/^[0-9a-z]+$/i.test(String(M.hostid))) M.hostid = newHostid();
-      if (!MODE_SYNTAX.test(M.mode)) M.mode = 'stream';
-      if (M.mode === 'stream') M.mode = M.selectStreamTransport();
-      if (M.mode === 'longpoll') M.pollfreq = M.minpollfreq;
+      M.mode = resolveMode(M.mode, function () { return M.selectStreamTransport(); });
+      if (modeRules(M.mode).fastest) M.pollfreq = M.minpollfreq;
       log('selected', M.mode, 'transport');
       if (frame && originOf(baseUrl()) !== frameOrigin) dropFrame();
       if (frame && frameReady) queueConnect();
@@ -1075,6 +1215,14 @@
     return String(now()) + String(r[0] % 1000000);
   }
 
-  if (isFrame) startFrame();
+  /* ---- src/start.js ---- */
+
+  /* start.js — which role this copy of the file plays: stream.html loads it
+   * with data-meteor-frame (the frame role, frame.js); every other page gets
+   * the Meteor API (the page role, page.js). Runs last, when every part of
+   * the file is defined. */
+
+  var script = document.currentScript;
+  if (script && script.hasAttribute('data-meteor-frame')) startFrame();
   else startPage();
 })(window, document);

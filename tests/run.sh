@@ -45,6 +45,7 @@ echo "== lint"
 lint_failed=0
 cargo fmt --all -- --check || lint_failed=1
 cargo clippy --workspace --all-targets --quiet -- -D warnings || lint_failed=1
+node public/build.mjs --check || lint_failed=1   # public/meteor.js assembled from public/src
 count_line lint "lint: $((1 - lint_failed)) passed, $lint_failed failed"
 [ "$lint_failed" -eq 0 ] || failed_suites+=(lint)
 

@@ -254,6 +254,50 @@ for (const mode of ['iframe', 'xhrinteractive']) {
   });
 }
 
+test('a mode name the client does not know is polled like simplepoll, from Meteor.host', async (env) => {
+  // The original treats any other mode as a poll; meteord answers it with
+  // the default templates. Not a stream: no status 4; not a poll mode of
+  // the original's list: Meteor.host, not pollhost; a short poll: a
+  // live-only channel asks for its position (.b1) first.
+  await withProxy(env, null, async (proxy) => {
+    const page = await apiPageAt(env, proxy.port, (host) => {
+      Meteor.mode = 'custom';
+      Meteor.pollhost = host;
+      Meteor.joinChannel('chat');
+      Meteor.connect();
+    }, POLL_HOST);
+    try {
+      await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
+      await waitUntil(() => proxy.seen('/push/').length >= 1, 'a poll');
+      const push = proxy.seen('/push/');
+      assert.match(push[0].line, /^GET \/push\/\d+\/custom\/chat\.b1\?/, JSON.stringify(push));
+      assert.deepEqual([...new Set(proxy.requests.map((q) => q.host))], [`127.0.0.1:${proxy.port}`]);
+      assert.equal(await page.evaluate(() => Meteor.mode), 'custom');
+      assert.deepEqual((await eventsOf(page, 'statuschanged')).map((e) => e[1]), [1, 5]);
+    } finally {
+      await page.closeAll();
+    }
+  });
+});
+
+test('a Meteor.mode the request line cannot carry is resolved like stream', async (env) => {
+  await withProxy(env, null, async (proxy) => {
+    const page = await apiPageAt(env, proxy.port, () => {
+      Meteor.mode = 'no such/mode';
+      Meteor.joinChannel('chat');
+      Meteor.connect();
+    });
+    try {
+      assert.equal(await page.evaluate(() => Meteor.mode), 'xhrinteractive');
+      await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
+      assert.deepEqual(proxy.seen('/push/').map(modeOf), ['xhrinteractive']);
+      assertNoPageErrors(page, 'unusable mode');
+    } finally {
+      await page.closeAll();
+    }
+  });
+});
+
 test('changemode fires with "poll" on the fallback; pollhost then serves the polls', async (env) => {
   await withProxy(env, /\/xhrinteractive\//, async (proxy) => {
     const page = await apiPageAt(env, proxy.port, (host) => {

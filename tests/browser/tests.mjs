@@ -3,6 +3,8 @@
 // history between tests, so every test uses texts of its own).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import apiTests from './api-tests.mjs';
 import { BufferingProxy } from './servers.mjs';
 import {
@@ -28,6 +30,13 @@ const POLL_QUERY = '&minpollfreq=500&maxpollfreq=2000';
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
+
+test('public/meteor.js is assembled from public/src (build.mjs --check)', async () => {
+  // The suite tests the served file; this says it is the sources' file.
+  const build = fileURLToPath(new URL('../../public/build.mjs', import.meta.url));
+  const r = spawnSync(process.execPath, [build, '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+});
 
 test('meteord serves meteor.js and stream.html', async (env) => {
   const js = await fetch(`${env.meteord.url}/meteor.js`);
