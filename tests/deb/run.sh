@@ -252,7 +252,7 @@ printf '#!/bin/sh\n# tests/deb/run.sh: services of this test may start\ncase "$1
 # Installed files, owners, users.
 ok=1
 for f in /usr/sbin/meteord /usr/bin/fcgi-chat /etc/meteord.conf /etc/default/meteord /etc/init.d/meteord \
-    /etc/logrotate.d/meteord /lib/systemd/system/meteord.service /lib/systemd/system/fcgi-chat.service \
+    /etc/logrotate.d/meteord /usr/lib/systemd/system/meteord.service /usr/lib/systemd/system/fcgi-chat.service \
     /usr/share/meteord/public/meteor.js /usr/share/meteord/public/stream.html \
     /usr/share/fcgi-chat/index.html /usr/share/fcgi-chat/config.js /etc/fcgi-chat/config.js \
     /etc/apache2/conf-available/fcgi-chat.conf /etc/apache2/sites-available/meteord-push.conf \
@@ -318,8 +318,8 @@ fi
 
 # The units as installed pass systemd-analyze verify.
 for unit in meteord.service fcgi-chat.service; do
-    if out=$(systemd-analyze verify --man=no "/lib/systemd/system/$unit" 2>&1) && [ -z "$out" ]; then
-        pass "systemd-analyze verify /lib/systemd/system/$unit"
+    if out=$(systemd-analyze verify --man=no "/usr/lib/systemd/system/$unit" 2>&1) && [ -z "$out" ]; then
+        pass "systemd-analyze verify /usr/lib/systemd/system/$unit"
     else
         fail "systemd-analyze verify $unit" "$out"
     fi

@@ -153,7 +153,7 @@ edits).
 Settings of the SysV init script \fI/etc/init.d/meteord\fR (user, pid file,
 extra parameters, open\-files limit).
 .TP
-.I /lib/systemd/system/meteord.service
+.I /usr/lib/systemd/system/meteord.service
 The systemd unit; change it with \fBsystemctl edit meteord\fR.
 .TP
 .I /var/lib/meteord/
