@@ -58,7 +58,10 @@ for tool in dpkg-shlibdeps help2man gzip; do
 done
 
 # ------------------------------------------------------------- (2) binaries
-cargo build --quiet --profile "$profile" -p meteord -p fcgi-chat
+# The whole workspace, as the test command builds it: building only the two
+# packaged crates would unify dependency features differently (meteor-bench
+# adds tokio features) and rebuild tokio and everything above it.
+cargo build --quiet --profile "$profile" --workspace
 case "$profile" in dev) bindir=target/debug ;; *) bindir=target/$profile ;; esac
 version=$("$bindir/meteord" --version | awk '{print $2}')
 
@@ -90,6 +93,11 @@ to_usr init/fcgi-chat.service fcgi-chat >"$GEN/fcgi-chat/fcgi-chat.service"
 # only (the packaged Apache/nginx site is the way in from outside).
 sed -e 's|^# *SubscriberDocumentRoot .*|SubscriberDocumentRoot /usr/share/meteord/public|' \
     -e 's|^# *SubscriberIP .*|SubscriberIP 127.0.0.1|' \
+    -e '2a\
+#\
+# (Debian package: this copy turns on SubscriberIP 127.0.0.1 and\
+# SubscriberDocumentRoot /usr/share/meteord/public; the built-in copy\
+# leaves both at their defaults.)' \
     conf/meteord.conf >"$GEN/meteord/meteord.conf"
 grep -q '^SubscriberDocumentRoot /usr/share/meteord/public$' "$GEN/meteord/meteord.conf"
 grep -q '^SubscriberIP 127.0.0.1$' "$GEN/meteord/meteord.conf"

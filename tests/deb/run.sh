@@ -283,8 +283,14 @@ if dpkg-reconfigure meteord >"$WORK/reconfigure.log" 2>&1 && dpkg-reconfigure fc
 else
     fail "postinst runs again cleanly" "$(tail -3 "$WORK/reconfigure.log")"
 fi
-# dpkg-reconfigure ran the postinst under the permissive policy: it started
-# meteord through invoke-rc.d; stop it to start it by hand below.
+# dpkg-reconfigure ran the postinst under a policy that allows meteord: it
+# (re)started meteord through invoke-rc.d. Stop it to start it by hand below.
+pid=$(meteord_pid)
+if [ -n "$pid" ] && [ "$(exe_of "$pid")" = /usr/sbin/meteord ] && grep -q 'Restarting meteord' "$WORK/reconfigure.log"; then
+    pass "postinst starts meteord through invoke-rc.d where policy-rc.d allows it (pid $pid)"
+else
+    fail "postinst starts meteord where policy-rc.d allows it" "$(grep -i meteord "$WORK/reconfigure.log" | tr '\n' ' ')"
+fi
 /etc/init.d/meteord stop >/dev/null 2>&1
 
 # --version of every binary is the package's upstream version.
