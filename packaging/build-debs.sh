@@ -76,7 +76,7 @@ mkdir -p "$GEN/meteord" "$GEN/fcgi-chat" "$out"
 # steps) becomes one line saying the package did it.
 to_usr() {
     awk -v pkg="$2" '
-        /^# Install/ { print "# Installed by the " pkg " Debian package."; skip = 1; next }
+        /^# Install[: ]/ { print "# Installed by the " pkg " Debian package."; skip = 1; next }
         skip && /^#   / { next }
         { skip = 0
           gsub("/usr/local/sbin/", "/usr/sbin/"); gsub("/usr/local/bin/", "/usr/bin/")

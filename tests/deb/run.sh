@@ -23,7 +23,8 @@
 #
 # Environment: DEB_PROFILE (default dev: the debug build the test command has
 # already made; packaging is the same for release), KEEP_TMP=1 keeps the
-# work directory (build log, lintian output, browser logs).
+# work directory (build logs, apt logs, browser logs). The lintian output is
+# printed and kept in target/debian/lintian.txt.
 #
 # Last line: "deb: N passed, M failed"; exit status 1 if M > 0.
 
@@ -210,8 +211,10 @@ expect_f="/etc/apache2/conf-available/fcgi-chat.conf /etc/fcgi-chat/config.js /e
 # ------------------------------------------------------------ (2) lintian
 
 t=$(date +%s)
-lintian --info --pedantic "$DEB1_M" "$DEB1_F" >"$WORK/lintian.txt" 2>&1
+lintian --info --display-info --pedantic "$DEB1_M" "$DEB1_F" >"$WORK/lintian.txt" 2>&1
 lintian_rc=$?
+# Kept next to the build output for whoever reads the packages later.
+mkdir -p "$ROOT/target/debian" && cp "$WORK/lintian.txt" "$ROOT/target/debian/lintian.txt"
 errors=$(grep -c '^E: ' "$WORK/lintian.txt")
 warnings=$(grep -c '^W: ' "$WORK/lintian.txt")
 echo "  # lintian output ($(($(date +%s) - t)) s):"
@@ -273,6 +276,23 @@ if cmp -s /usr/share/meteord/public/meteor.js "$ROOT/public/meteor.js" \
     pass "documents, chat page and logrotate file are the repository's files"
 else
     fail "documents are the repository's files"
+fi
+
+# The derived files are the repository's, with only the documented changes:
+# /usr/local -> /usr in the units, init script and defaults (comments
+# aside), two lines turned on in meteord.conf.
+derived_ok=1
+same_code() { diff <(sed 's#/usr/local/#/usr/#g' "$1" | grep -v '^#') <(grep -v '^#' "$2") >/dev/null; }
+same_code "$ROOT/init/meteord.service" /usr/lib/systemd/system/meteord.service || derived_ok=0
+same_code "$ROOT/init/fcgi-chat.service" /usr/lib/systemd/system/fcgi-chat.service || derived_ok=0
+same_code "$ROOT/init/meteord.init" /etc/init.d/meteord || derived_ok=0
+same_code "$ROOT/init/meteord.default" /etc/default/meteord || derived_ok=0
+conf_diff=$(diff "$ROOT/conf/meteord.conf" /etc/meteord.conf | grep '^>' | grep -v '^> #' | tr '\n' ' ')
+[ "$conf_diff" = "> SubscriberIP 127.0.0.1 > SubscriberDocumentRoot /usr/share/meteord/public " ] || derived_ok=0
+if [ "$derived_ok" = 1 ]; then
+    pass "installed units, init script, defaults and meteord.conf are the repository's (paths /usr; conf: $conf_diff)"
+else
+    fail "installed derived files match the repository's" "conf adds: $conf_diff"
 fi
 
 # Maintainer scripts are idempotent: configuring again changes nothing and
