@@ -57,6 +57,11 @@ for tool in dpkg-shlibdeps help2man gzip; do
     command -v "$tool" >/dev/null || { echo "build-debs: $tool is missing (apt-get install dpkg-dev help2man gzip)" >&2; exit 1; }
 done
 
+# Reproducible dates (help2man's .TH line, cargo-deb's file times): the last
+# commit's, unless the caller sets one.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
+
 # ------------------------------------------------------------- (2) binaries
 # The whole workspace, as the test command builds it: building only the two
 # packaged crates would unify dependency features differently (meteor-bench
