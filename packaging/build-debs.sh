@@ -58,9 +58,10 @@ for tool in dpkg-shlibdeps help2man gzip; do
 done
 
 # Reproducible dates (help2man's .TH line, cargo-deb's file times): the last
-# commit's, unless the caller sets one.
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-export SOURCE_DATE_EPOCH
+# commit's, unless the caller sets one. Given to those two only: cargo build
+# with a different SOURCE_DATE_EPOCH than the test command's build would
+# rebuild crates that depend on it.
+sde=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
 # ------------------------------------------------------------- (2) binaries
 # The whole workspace, as the test command builds it: building only the two
@@ -165,7 +166,7 @@ grep -q 'fastcgi_pass unix:/run/fcgi-chat/fcgi-chat.sock;' "$GEN/fcgi-chat/nginx
 # table behind -help (meteord -manpage), fcgi-chat(8) from fcgi-chat --help
 # by help2man plus packaging/fcgi-chat.h2m.
 "$bindir/meteord" -manpage | gzip -9n >"$GEN/meteord/meteord.8.gz"
-help2man --no-info --section=8 --include=packaging/fcgi-chat.h2m \
+SOURCE_DATE_EPOCH=$sde help2man --no-info --section=8 --include=packaging/fcgi-chat.h2m \
     --name="FastCGI chat responder for meteord" --version-string="$version" \
     "$bindir/fcgi-chat" | gzip -9n >"$GEN/fcgi-chat/fcgi-chat.8.gz"
 
@@ -185,7 +186,7 @@ done
 # ------------------------------------------------------------ (4) packages
 debs=()
 for pkg in meteord fcgi-chat; do
-    deb=$(cargo deb -p "$pkg" --no-build --profile "$profile" --strip \
+    deb=$(SOURCE_DATE_EPOCH=$sde cargo deb -p "$pkg" --no-build --profile "$profile" --strip \
         --deb-revision "$revision" -o "$out" --quiet ${fast:-})
     debs+=("$deb")
 done
