@@ -117,10 +117,11 @@ cleanup() {
         fi
     done
     service apache2 stop >>"$WORK/cleanup.log" 2>&1
-    a2dissite -q meteord-push >/dev/null 2>&1
-    a2disconf -q fcgi-chat >/dev/null 2>&1
+    # -p: also forget a2en*'s record of the admin having enabled them.
+    a2dissite -q -p meteord-push >/dev/null 2>&1
+    a2disconf -q -p fcgi-chat >/dev/null 2>&1
     for mod in "${MODS_ENABLED[@]}"; do
-        a2dismod -q -f "$mod" >/dev/null 2>&1
+        a2dismod -q -f -p "$mod" >/dev/null 2>&1
     done
     cp -p "$WORK/ports.conf.saved" /etc/apache2/ports.conf
     if [ -e "$WORK/policy-rc.d.saved" ]; then
@@ -513,7 +514,8 @@ for f in /etc/meteord.conf /etc/default/meteord /etc/init.d/meteord /etc/logrota
     /etc/nginx/sites-available/meteord-push.conf /etc/fcgi-chat /etc/apache2/conf-available/fcgi-chat.conf \
     /etc/apache2/conf-enabled/fcgi-chat.conf /etc/nginx/snippets/fcgi-chat.conf /var/lib/meteord \
     /var/log/meteord /run/meteord /run/fcgi-chat /usr/share/meteord /usr/share/fcgi-chat \
-    /etc/systemd/system/multi-user.target.wants/meteord.service /etc/rc2.d/S01meteord; do
+    /etc/systemd/system/multi-user.target.wants/meteord.service /etc/rc2.d/S01meteord \
+    /var/lib/apache2/site/enabled_by_admin/meteord-push /var/lib/apache2/conf/enabled_by_admin/fcgi-chat; do
     [ -e "$f" ] || [ -L "$f" ] && left="$left $f"
 done
 for f in /etc/rc?.d/*meteord /var/lib/dpkg/info/meteord.* /var/lib/dpkg/info/fcgi-chat.*; do
