@@ -170,7 +170,7 @@ Pid file written by the SysV init script.
 .TP
 .I /var/log/meteord/
 Directory for \fBLogFilename\fR, if you log to a file instead of syslog
-(rotated by \fI/etc/logrotate.d/meteord\fR).
+(\fBSyslogFacility none\fR; rotated by \fI/etc/logrotate.d/meteord\fR).
 .TP
 .I /etc/apache2/sites\-available/meteord\-push.conf
 Apache virtual host that reverse\-proxies the push host name to the
