@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a fresh Debian machine (run as root),
 # or, when not root, says exactly what is missing. Idempotent: does nothing
-# when everything is there. Downloads only from Debian's and npm's registries.
+# when everything is there. Downloads only from Debian's, npm's and crates.io's
+# registries.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,12 @@ declare -A need=(
   [/usr/bin/npm]=npm
   [/usr/sbin/useradd]=passwd
   [/sbin/start-stop-daemon]=dpkg
+  # Debian packages suite (tests/deb): build, check, read the man pages.
+  [/usr/bin/dpkg-shlibdeps]=dpkg-dev
+  [/usr/bin/lintian]=lintian
+  [/usr/bin/help2man]=help2man
+  [/usr/bin/man]=man-db
+  [/usr/bin/ss]=iproute2
 )
 missing=()
 for path in "${!need[@]}"; do
@@ -57,6 +64,14 @@ if [ ! -d tests/browser/node_modules/playwright-core ] \
    || [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || {
     echo "install-deps: npm ci in tests/browser failed" >&2
+    exit 1
+  }
+fi
+# cargo-deb, at the version packaging/build-debs.sh pins, from crates.io
+# (compiled once; the build script itself would install it otherwise).
+if command -v cargo >/dev/null 2>&1; then
+  packaging/build-debs.sh --install-tool || {
+    echo "install-deps: cargo install cargo-deb failed" >&2
     exit 1
   }
 fi

@@ -3,7 +3,8 @@
 //! resolved against the original's parameter names first, so a prefix means
 //! what it meant there), `-Name.mode value` for one mode, a name followed by
 //! another `-Name` (or by nothing) meaning the value `1`, `-d` for `Debug`,
-//! `-v` … `-version` for the version, and `-help`. The parsed overrides are
+//! `-v` … `-version` (or `--version`) for the version, `-manpage`, and
+//! `-help`. The parsed overrides are
 //! kept in [`CommandLine`] so a SIGHUP can re-read the file and apply them
 //! again.
 
@@ -94,6 +95,18 @@ impl CommandLine {
         while let Some(arg) = args.next() {
             if is_help_spelling(&arg) {
                 return Ok(Invocation::Help(help::help_text()));
+            }
+            // The man page, from the same table as -help (packaging ships
+            // it); and the GNU spelling of -version, in a name's place only
+            // (as a value, --version is the text "-version").
+            if arg == "-manpage" {
+                return Ok(Invocation::Help(super::manpage::man_page()));
+            }
+            if arg == "--version" {
+                return Ok(Invocation::Version(format!(
+                    "meteord {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )));
             }
             let name = arg
                 .strip_prefix('-')

@@ -37,7 +37,8 @@ pub(crate) fn help_text() -> String {
          \n\
          \x20 -d                     same as -Debug\n\
          \x20 -help, -h, --help      show this help and exit\n\
-         \x20 -v, -version           show the version and exit\n\
+         \x20 -v, -version, --version  show the version and exit\n\
+         \x20 -manpage               print the meteord(8) manual page (roff) and exit\n\
          \n\
          Parameters:\n",
     );

@@ -13,6 +13,7 @@ mod build;
 mod cli;
 mod error;
 mod help;
+mod manpage;
 mod params;
 mod parse;
 mod perl;
