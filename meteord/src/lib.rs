@@ -10,10 +10,12 @@
 //! - [`channel`]: the registry of channels; each channel's history ring *is*
 //!   the fan-out mechanism (subscribers keep a cursor into it).
 //! - [`broker`]: the one seam every publish passes through (controller, UDP).
-//! - [`template`]: per-mode templates compiled once into segments; each
-//!   message is rendered once per mode and the bytes are shared.
-//! - [`subscriber`]: the subscriber port: request grammar, what a stream
-//!   asked for, the streaming loop.
+//! - [`template`]: Meteor's template language (`~name~` placeholders),
+//!   compiled once into segments.
+//! - [`subscriber`]: the subscriber port: request grammar; modes, each with
+//!   a framing (the transport seam: head, message rendering — once per mode,
+//!   shared bytes —, ping, close, client input); the stream and its one
+//!   writer path for backlog and live messages; what a stream asked for.
 //! - [`controller`]: the controller port: line protocol, one `Command` enum.
 //! - [`document`]: static files from `SubscriberDocumentRoot`.
 //! - [`http`]: the one builder of the HTTP answers not made of templates

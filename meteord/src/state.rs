@@ -13,7 +13,7 @@ use crate::connections::Connections;
 use crate::document::Documents;
 use crate::ids::Ids;
 use crate::stats::Stats;
-use crate::template::CompiledModes;
+use crate::subscriber::mode::CompiledModes;
 
 #[derive(Debug)]
 pub struct State {
