@@ -2,14 +2,20 @@
 //!
 //! # Layout
 //!
-//! Data flows in one direction: publishers → [`broker`] → [`channel`] →
-//! subscribers.
+//! Data flows in one direction: publishers ([`controller`], [`udp`]) →
+//! [`broker`] → [`channel`] → a mode's framing ([`subscriber::framing`]) →
+//! subscribers' sockets ([`subscriber::stream`]).
 //!
 //! - [`config`]: Meteor's command line and file format → validated [`config::Config`].
-//! - [`ids`]: the one message-id sequence, persisted so it never goes back.
+//! - [`ids`]: the one message-id sequence (the local broker's `IdSource`),
+//!   persisted so it never goes back.
 //! - [`channel`]: the registry of channels; each channel's history ring *is*
-//!   the fan-out mechanism (subscribers keep a cursor into it).
-//! - [`broker`]: the one seam every publish passes through (controller, UDP).
+//!   the fan-out mechanism (subscribers keep a cursor into it); messages
+//!   enter by publish (id from an `IdSource`) or append (id decided
+//!   elsewhere), one path.
+//! - [`broker`]: the publish seam: an async `Broker` in [`state::State`]
+//!   that every publish passes through (controller, UDP); the local,
+//!   single-process broker is the first.
 //! - [`template`]: Meteor's template language (`~name~` placeholders),
 //!   compiled once into segments.
 //! - [`subscriber`]: the subscriber port: request grammar; modes, each with
