@@ -1,6 +1,9 @@
 //! The controller port: one task per publisher connection. Lines may arrive
 //! several to a packet or split over packets; replies to everything that
-//! arrived together are written together.
+//! arrived together are written together. ADDMESSAGE goes through the
+//! broker ([`crate::broker`]) and its reply waits for the broker's answer:
+//! `OK\t<id>` once the message is stored, `ERR <reason>` when it could not
+//! be; the lines after it run only then, so replies keep the lines' order.
 //!
 //! QUIT behaves as the original's: the lines after it in the same packet
 //! are still run and answered, then the connection closes; a second QUIT
