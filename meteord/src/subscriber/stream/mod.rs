@@ -18,6 +18,7 @@
 //! it falls out of that history it is closed so the client resumes with
 //! `.r<id>`.
 
+use std::future::Future;
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
@@ -91,6 +92,15 @@ pub async fn write_out(
 enum Output {
     Shared(Bytes),
     Owned(Vec<u8>),
+}
+
+impl Output {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Output::Shared(bytes) => bytes,
+            Output::Owned(out) => out,
+        }
+    }
 }
 
 /// Progress of one stream against its mode's limits.
@@ -302,8 +312,7 @@ impl Live {
         Ok((!finished).then_some(self))
     }
 
-    /// Leave every channel. Done before the last write, so a client that
-    /// saw its response end never finds itself still counted.
+    /// Leave every channel.
     fn leave_channels(&mut self) {
         for subscription in self.subscriptions.take_all() {
             self.state.channels.unsubscribe(subscription);
@@ -419,28 +428,37 @@ impl Live {
     /// count them, and when `finished` end the response: the framing's
     /// close goes out with the last bytes, the channels are left before
     /// that write, and the socket is shut down after it.
-    async fn deliver(&mut self, out: Output, messages: usize, finished: bool) -> io::Result<()> {
-        match out {
-            Output::Shared(bytes) if !finished => self.send(&bytes).await?,
-            Output::Shared(bytes) => {
-                let mut last = bytes.to_vec();
-                last.extend_from_slice(self.progress.framing().close());
-                self.leave_channels();
-                self.send(&last).await?;
+    fn deliver(
+        &mut self,
+        out: Output,
+        messages: usize,
+        finished: bool,
+    ) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        // Sealed before the future exists, so one buffer lives across the
+        // write: this future sits inside every wake-up's boxed work, whose
+        // size is paid (copied) on each wake.
+        let out = if finished { self.seal(out) } else { out };
+        async move {
+            self.send(out.bytes()).await?;
+            count_sent(&self.state, &self.conn, messages as u64);
+            if finished {
+                let _ = self.stream.shutdown().await;
             }
-            Output::Owned(mut out) => {
-                if finished {
-                    out.extend_from_slice(self.progress.framing().close());
-                    self.leave_channels();
-                }
-                self.send(&out).await?;
-            }
+            Ok(())
         }
-        count_sent(&self.state, &self.conn, messages as u64);
-        if finished {
-            let _ = self.stream.shutdown().await;
-        }
-        Ok(())
+    }
+
+    /// The last bytes of the response: `out` and the framing's close, with
+    /// the channels left, so a client that saw its response end never finds
+    /// itself still counted.
+    fn seal(&mut self, out: Output) -> Output {
+        let mut last = match out {
+            Output::Shared(bytes) => bytes.to_vec(),
+            Output::Owned(out) => out,
+        };
+        last.extend_from_slice(self.progress.framing().close());
+        self.leave_channels();
+        Output::Owned(last)
     }
 
     /// Write `bytes`. Almost always the socket takes them at once, with no

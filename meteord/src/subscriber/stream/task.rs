@@ -90,3 +90,30 @@ impl Future for LiveTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::connections::{Conn, ConnKind};
+    use crate::state::State;
+
+    /// Every wake-up boxes this future, and moving it into the box costs
+    /// in proportion to its size: pin it so the writer path cannot fatten
+    /// the hot path (360 bytes before the framing seam, in a test build).
+    #[tokio::test]
+    async fn a_wake_ups_work_stays_small() {
+        let config = crate::config::load_builtin(&crate::config::CommandLine::default()).unwrap();
+        let state = Arc::new(State::new(config, crate::ids::Ids::starting_at(1)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let ip = stream.local_addr().unwrap().ip();
+        let conn = Arc::new(Conn::new(1, ConnKind::Subscriber, ip, 0));
+        let live = Live::new(state.clone(), stream, conn, state.modes().get("").clone());
+        let size = std::mem::size_of_val(&*work(live));
+        assert!(size <= 360, "a wake-up's work grew to {size} bytes");
+    }
+}
