@@ -10,7 +10,8 @@
 //!   stream asked for.
 //! - `mode.rs`: modes compiled per configuration generation.
 //! - `framing/`: the transport seam, how a mode speaks on the wire.
-//! - `stream.rs`: the stream and its one writer path.
+//! - `stream/`: the stream and its one writer path (`task.rs`: the
+//!   hand-written future an idle stream is).
 
 mod details;
 pub mod framing;
