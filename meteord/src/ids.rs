@@ -11,6 +11,11 @@
 //! continue the sequence without a gap. Without a state file ids start from
 //! the clock (microseconds since the epoch), which only goes back if the
 //! clock does.
+//!
+//! [`IdSource`] is what the local broker asks for ids ([`Ids`] is the
+//! daemon's); an id decided elsewhere and stored locally (a restore from
+//! disk) is reported with [`IdSource::observe`], so the sequence never
+//! hands out an id at or below it.
 
 use std::fs;
 use std::io::Write;
@@ -18,6 +23,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where the local broker takes message ids from.
+pub trait IdSource: std::fmt::Debug + Send + Sync {
+    /// Take the next id: above every id taken or observed before.
+    fn next(&self) -> u64;
+    /// The id the next [`IdSource::next`] returns.
+    fn peek(&self) -> u64;
+    /// An id decided elsewhere was stored: never hand out `id` or below.
+    fn observe(&self, id: u64);
+    /// Clean stop: record the exact next id, so a restart continues
+    /// without a gap.
+    fn save(&self) -> std::io::Result<()>;
+}
 
 /// How far ahead the state file reserves ids: one durable write per million
 /// messages keeps fsync off the publish path.
@@ -80,6 +98,15 @@ impl Ids {
         self.next.load(Ordering::SeqCst)
     }
 
+    /// Never hand out `id` or below from now on.
+    pub fn observe(&self, id: u64) {
+        self.next.fetch_max(id.saturating_add(1), Ordering::SeqCst);
+        if id >= self.reserved.load(Ordering::Acquire) {
+            // A crash now must restart above `id`, as after handing it out.
+            self.reserve_past(id);
+        }
+    }
+
     fn reserve_past(&self, id: u64) {
         let Some(state) = &self.state_file else {
             return;
@@ -104,6 +131,24 @@ impl Ids {
         };
         let path = state.lock().unwrap_or_else(|e| e.into_inner());
         write_durably(&path, self.peek())
+    }
+}
+
+impl IdSource for Ids {
+    fn next(&self) -> u64 {
+        Ids::next(self)
+    }
+
+    fn peek(&self) -> u64 {
+        Ids::peek(self)
+    }
+
+    fn observe(&self, id: u64) {
+        Ids::observe(self, id)
+    }
+
+    fn save(&self) -> std::io::Result<()> {
+        Ids::save(self)
     }
 }
 
@@ -187,6 +232,27 @@ mod tests {
         let id = ids.next();
         let mark: u64 = fs::read_to_string(&path).unwrap().trim().parse().unwrap();
         assert!(mark > id);
+    }
+
+    #[test]
+    fn an_observed_id_is_never_handed_out_again() {
+        let ids = Ids::starting_at(5);
+        ids.observe(9);
+        assert_eq!(ids.next(), 10);
+        ids.observe(3);
+        assert_eq!(ids.next(), 11, "an older id moves nothing");
+    }
+
+    #[test]
+    fn observing_past_the_reservation_moves_it() {
+        let (_dir, path) = temp_path("observe");
+        let ids = Ids::open(Some(&path)).unwrap();
+        ids.observe(5 * RESERVE_BLOCK);
+        let mark: u64 = fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+        assert!(mark > 5 * RESERVE_BLOCK);
+        drop(ids); // as after a crash
+        let ids = Ids::open(Some(&path)).unwrap();
+        assert!(ids.next() > 5 * RESERVE_BLOCK);
     }
 
     #[test]

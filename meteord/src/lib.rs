@@ -2,18 +2,26 @@
 //!
 //! # Layout
 //!
-//! Data flows in one direction: publishers → [`broker`] → [`channel`] →
-//! subscribers.
+//! Data flows in one direction: publishers ([`controller`], [`udp`]) →
+//! [`broker`] → [`channel`] → a mode's framing ([`subscriber::framing`]) →
+//! subscribers' sockets ([`subscriber::stream`]).
 //!
 //! - [`config`]: Meteor's command line and file format → validated [`config::Config`].
-//! - [`ids`]: the one message-id sequence, persisted so it never goes back.
+//! - [`ids`]: the one message-id sequence (the local broker's `IdSource`),
+//!   persisted so it never goes back.
 //! - [`channel`]: the registry of channels; each channel's history ring *is*
-//!   the fan-out mechanism (subscribers keep a cursor into it).
-//! - [`broker`]: the one seam every publish passes through (controller, UDP).
-//! - [`template`]: per-mode templates compiled once into segments; each
-//!   message is rendered once per mode and the bytes are shared.
-//! - [`subscriber`]: the subscriber port: request grammar, what a stream
-//!   asked for, the streaming loop.
+//!   the fan-out mechanism (subscribers keep a cursor into it); messages
+//!   enter by publish (id from an `IdSource`) or append (id decided
+//!   elsewhere), one path.
+//! - [`broker`]: the publish seam: an async `Broker` in [`state::State`]
+//!   that every publish passes through (controller, UDP); the local,
+//!   single-process broker is the first.
+//! - [`template`]: Meteor's template language (`~name~` placeholders),
+//!   compiled once into segments.
+//! - [`subscriber`]: the subscriber port: request grammar; modes, each with
+//!   a framing (the transport seam: head, message rendering — once per mode,
+//!   shared bytes —, ping, close, client input); the stream and its one
+//!   writer path for backlog and live messages; what a stream asked for.
 //! - [`controller`]: the controller port: line protocol, one `Command` enum.
 //! - [`document`]: static files from `SubscriberDocumentRoot`.
 //! - [`http`]: the one builder of the HTTP answers not made of templates

@@ -195,7 +195,7 @@ pub async fn run(
             "shutdown grace ran out; closing the rest"
         );
     }
-    if let Err(e) = state.ids.save() {
+    if let Err(e) = state.broker.save() {
         tracing::error!(error = %e, "cannot save the message-id state");
     }
     tracing::info!("stopped");

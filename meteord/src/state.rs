@@ -7,13 +7,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::broker::{Broker, LocalBroker};
 use crate::channel::{Channels, Limits, PublishContext};
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::document::Documents;
 use crate::ids::Ids;
 use crate::stats::Stats;
-use crate::template::CompiledModes;
+use crate::subscriber::mode::CompiledModes;
 
 #[derive(Debug)]
 pub struct State {
@@ -24,7 +25,8 @@ pub struct State {
     generation: AtomicU64,
     documents: RwLock<Arc<Documents>>,
     pub channels: Channels,
-    pub ids: Ids,
+    /// Where every publish goes (decides ids, stores, wakes).
+    pub broker: Arc<dyn Broker>,
     pub connections: Connections,
     pub stats: Stats,
 }
@@ -41,7 +43,12 @@ fn limits(config: &Config) -> Limits {
 }
 
 impl State {
+    /// State for one process: publishes go to a [`LocalBroker`] over `ids`.
     pub fn new(config: Config, ids: Ids) -> State {
+        State::with_broker(config, Arc::new(LocalBroker::new(ids)))
+    }
+
+    pub fn with_broker(config: Config, broker: Arc<dyn Broker>) -> State {
         let modes = CompiledModes::compile(&config.modes, 1);
         let documents = Documents::new(
             // No root (SubscriberDocumentRoot empty or /): an empty path,
@@ -55,7 +62,7 @@ impl State {
             generation: AtomicU64::new(modes.generation),
             modes: RwLock::new(Arc::new(modes)),
             documents: RwLock::new(Arc::new(documents)),
-            ids,
+            broker,
             connections: Connections::new(),
             stats: Stats::new(),
         }

@@ -3,7 +3,8 @@
 //! out to several nodes (a broadcast to all of them). The grammar is the
 //! original's UDP one ([`command::parse_datagram`]): the text is the rest
 //! of the datagram, a trailing line end included; anything else is
-//! ignored and takes no id.
+//! ignored and takes no id. Datagrams go through the broker like the
+//! controller's ADDMESSAGE.
 
 use std::sync::Arc;
 
@@ -40,8 +41,12 @@ pub async fn serve(state: Arc<State>, socket: UdpSocket) {
         }
         match command::parse_datagram(&buf[..n]) {
             Some((channel, text)) => {
-                broker::publish(&state, channel, Bytes::copy_from_slice(text));
-                Stats::add(&state.stats.udp_messages, 1);
+                match broker::publish(&state, channel, Bytes::copy_from_slice(text)).await {
+                    Ok(_) => Stats::add(&state.stats.udp_messages, 1),
+                    // No one to tell: the datagram is lost, as one the
+                    // network dropped.
+                    Err(e) => tracing::warn!(%peer, error = %e, "UDP message not published"),
+                }
             }
             None => tracing::info!(%peer, "UDP datagram is not an ADDMESSAGE line; dropped"),
         }

@@ -48,6 +48,9 @@ pub struct History {
     /// Highest id ever pushed out for space or age: a live cursor below it
     /// may have missed messages.
     evicted_up_to: u64,
+    /// Highest id ever pushed (kept across clears and evictions): what a
+    /// new message's id must exceed.
+    newest: u64,
 }
 
 impl History {
@@ -56,6 +59,7 @@ impl History {
             ring: VecDeque::new(),
             replay_limit,
             evicted_up_to: 0,
+            newest: 0,
         }
     }
 
@@ -64,10 +68,17 @@ impl History {
         self.trim(now);
     }
 
-    /// Append a message (ids must increase) and trim.
+    /// Append a message and trim. Ids must increase: the caller checks
+    /// against [`History::newest`] first.
     pub fn push(&mut self, message: Arc<Message>, now: u64) {
+        self.newest = self.newest.max(message.id);
         self.ring.push_back(message);
         self.trim(now);
+    }
+
+    /// Highest id this history ever held, 0 for none.
+    pub fn newest(&self) -> u64 {
+        self.newest
     }
 
     fn trim(&mut self, now: u64) {
@@ -310,5 +321,6 @@ mod tests {
         assert_eq!(h.read_after(0, 10, &mut out), Ok(()));
         assert!(out.is_empty());
         assert_eq!(h.last_id(), 0);
+        assert_eq!(h.newest(), 2, "what was held still bounds new ids");
     }
 }

@@ -17,7 +17,8 @@ use super::ChannelName;
 /// A message as stored in a channel's history.
 #[derive(Debug)]
 pub struct Message {
-    /// From the daemon-wide sequence ([`crate::ids::Ids`]).
+    /// Decided by the broker (locally: the daemon-wide sequence,
+    /// [`crate::ids::Ids`]); increasing within a channel.
     pub id: u64,
     pub channel: ChannelName,
     /// Seconds since the epoch when it was published (`~timestamp~`).

@@ -7,6 +7,16 @@
 //! the same code path, a slow subscriber costs nothing but its cursor, and
 //! the publisher never waits for anybody.
 //!
+//! Messages come in two ways, one path: [`Channels::publish`] takes the id
+//! from an [`IdSource`] (the local broker), [`Channels::append`] takes a
+//! message whose id was decided elsewhere (a cluster feed, a restore from
+//! disk). Both store under the channel lock and wake the same waiters.
+//! Ids increase per channel: append refuses an id at or below the highest
+//! the channel ever held ([`Stale`]), so a feed that replays a stretch after
+//! a reconnect delivers nothing twice and nothing out of order. "Ever" is
+//! since the channel was created: one freed for having neither messages nor
+//! subscribers starts afresh, as nobody can be behind on it.
+//!
 //! Locks: one for the name map, one per channel; never held across `.await`,
 //! always taken map-then-channel. A channel removed from the map is marked
 //! `removed` under its own lock so a publisher that raced the removal retries
@@ -25,7 +35,7 @@ pub use history::{Backlog, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
 pub use name::ChannelName;
 
-use crate::ids::Ids;
+use crate::ids::IdSource;
 
 /// A channel's handle on one of its subscribers, woken on every publish: a
 /// thin pointer, because a busy channel holds one per subscriber.
@@ -136,6 +146,22 @@ pub struct PublishContext {
     pub generation: u64,
 }
 
+/// A message whose id was decided elsewhere, for [`Channels::append`].
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    pub id: u64,
+    /// Seconds since the epoch when it was first published.
+    pub timestamp: u64,
+    pub text: Bytes,
+}
+
+/// [`Channels::append`] stored nothing: the channel has already held
+/// `last`, which is at or above the message's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stale {
+    pub last: u64,
+}
+
 #[derive(Debug)]
 struct Registry {
     map: HashMap<ChannelName, Arc<Channel>>,
@@ -172,13 +198,13 @@ impl Channels {
         channel
     }
 
-    /// Publish `text` to `channel` with the next id from `ids`; wakes every
-    /// subscriber of the channel. Returns the message.
+    /// Publish `text` to `channel` with the next id from `ids`, then store
+    /// it as [`Channels::append`] does. Returns the message.
     pub fn publish(
         &self,
         channel: impl AsRef<[u8]>,
         text: Bytes,
-        ids: &Ids,
+        ids: &dyn IdSource,
         ctx: PublishContext,
     ) -> Arc<Message> {
         loop {
@@ -189,19 +215,66 @@ impl Channels {
             }
             // The id is taken under the channel lock so ids in every history
             // are increasing.
-            let message = Arc::new(Message::new(
-                ids.next(),
-                target.name.clone(),
-                ctx.now,
-                text,
-                ctx.generation,
-            ));
-            state.history.push(message.clone(), ctx.now);
-            for waiter in state.waiters.iter().flatten() {
-                waiter.wake();
+            let mut id = ids.next();
+            let newest = state.history.newest();
+            if id <= newest {
+                // Something was appended above the sequence without telling
+                // it (IdSource::observe): move past it rather than go back.
+                ids.observe(newest);
+                id = ids.next();
             }
-            return message;
+            let message = Stamped {
+                id,
+                timestamp: ctx.now,
+                text,
+            };
+            return Self::store(&target, &mut state, message, ctx);
         }
+    }
+
+    /// Store `message`, whose id was decided elsewhere, in `channel` and
+    /// wake its subscribers: the same path as a publish. An id at or below
+    /// the highest the channel ever held is refused and nothing happens.
+    pub fn append(
+        &self,
+        channel: impl AsRef<[u8]>,
+        message: Stamped,
+        ctx: PublishContext,
+    ) -> Result<Arc<Message>, Stale> {
+        loop {
+            let target = Self::get_or_create(&mut self.lock(), channel.as_ref());
+            let mut state = target.lock();
+            if state.removed {
+                continue;
+            }
+            let last = state.history.newest();
+            if message.id <= last {
+                return Err(Stale { last });
+            }
+            return Ok(Self::store(&target, &mut state, message, ctx));
+        }
+    }
+
+    /// Push into `target`'s history (its lock held as `state`) and wake
+    /// every waiter.
+    fn store(
+        target: &Channel,
+        state: &mut ChannelState,
+        message: Stamped,
+        ctx: PublishContext,
+    ) -> Arc<Message> {
+        let message = Arc::new(Message::new(
+            message.id,
+            target.name.clone(),
+            message.timestamp,
+            message.text,
+            ctx.generation,
+        ));
+        state.history.push(message.clone(), ctx.now);
+        for waiter in state.waiters.iter().flatten() {
+            waiter.wake();
+        }
+        message
     }
 
     /// Join `channel` (created if it does not exist, also by a poll):
@@ -354,165 +427,4 @@ impl Channels {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn waiter() -> (Waiter, Waiter) {
-        let conn = Arc::new(crate::connections::Conn::new(
-            1,
-            crate::connections::ConnKind::Subscriber,
-            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            0,
-        ));
-        (conn.clone(), conn)
-    }
-
-    fn ctx() -> PublishContext {
-        PublishContext {
-            now: 1000,
-            generation: 0,
-        }
-    }
-
-    fn channels() -> Channels {
-        Channels::new(Limits {
-            replay_limit: 3,
-            max_age: 60,
-        })
-    }
-
-    #[test]
-    fn subscribe_replays_then_reads_live() {
-        let ids = Ids::starting_at(1);
-        let ch = channels();
-        for i in 0..5 {
-            ch.publish("a", Bytes::from(format!("{i}")), &ids, ctx());
-        }
-        ch.publish("b", Bytes::from_static(b"other"), &ids, ctx());
-        let (_, waiter) = waiter();
-        let mut out = Vec::new();
-        let sub = ch.subscribe("a", Backlog::Last(2), &waiter, &mut out);
-        assert_eq!(out.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
-        assert_eq!(sub.cursor, 5);
-        let m = ch.publish("a", Bytes::from_static(b"live"), &ids, ctx());
-        assert_eq!(m.id, 7, "one id sequence across channels");
-        out.clear();
-        sub.channel.read_after(sub.cursor, 10, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(&out[0].text()[..], b"live");
-        assert_eq!(ch.count_subscribers("a"), 1);
-        ch.unsubscribe(sub);
-        assert_eq!(ch.count_subscribers("a"), 0);
-    }
-
-    #[test]
-    fn empty_channel_is_freed_when_last_subscriber_leaves() {
-        let ch = channels();
-        let (_, waiter) = waiter();
-        let mut out = Vec::new();
-        let s1 = ch.subscribe("x", Backlog::All, &waiter, &mut out);
-        let s2 = ch.subscribe("x", Backlog::All, &waiter, &mut out);
-        assert_eq!(ch.list()[0].subscribers, 2);
-        ch.unsubscribe(s1);
-        assert_eq!(ch.len(), 1);
-        ch.unsubscribe(s2);
-        assert_eq!(ch.len(), 0);
-    }
-
-    fn poller() -> Waiter {
-        let (_, conn) = waiter();
-        let details = crate::subscriber::StreamDetails::new("p", "simplepoll", "", 0, false);
-        conn.details.set(details).unwrap();
-        conn
-    }
-
-    #[test]
-    fn a_poll_creates_the_channel_but_is_no_subscriber() {
-        let ch = channels();
-        let mut out = Vec::new();
-        let poll = ch.subscribe("new", Backlog::All, &poller(), &mut out);
-        assert_eq!(ch.count_subscribers("new"), 0);
-        ch.unsubscribe(poll);
-        assert_eq!(ch.list()[0].subscribers, 0);
-        assert_eq!(ch.len(), 1, "kept until the housekeeping");
-        ch.housekeep(1000);
-        assert!(ch.is_empty());
-    }
-
-    #[test]
-    fn clearing_removes_channels_without_streaming_subscribers() {
-        let ids = Ids::starting_at(1);
-        let ch = channels();
-        let (_, waiter) = waiter();
-        let mut out = Vec::new();
-        let _stream = ch.subscribe("kept", Backlog::None, &waiter, &mut out);
-        ch.publish("kept", Bytes::from_static(b"m"), &ids, ctx());
-        ch.publish("gone", Bytes::from_static(b"m"), &ids, ctx());
-        let _poll = ch.subscribe("polled", Backlog::None, &poller(), &mut out);
-        ch.clear_all();
-        let names: Vec<String> = ch.list().iter().map(|s| s.name.to_string()).collect();
-        assert_eq!(names, ["kept"]);
-        assert_eq!(ch.list()[0].messages, 0);
-    }
-
-    #[test]
-    fn channel_with_messages_survives_until_expiry() {
-        let ids = Ids::starting_at(1);
-        let ch = channels();
-        ch.publish("x", Bytes::from_static(b"m"), &ids, ctx());
-        ch.housekeep(1030);
-        assert_eq!(ch.len(), 1);
-        ch.housekeep(1061);
-        assert_eq!(ch.len(), 0);
-    }
-
-    #[test]
-    fn publish_wakes_waiters() {
-        let ids = Ids::starting_at(1);
-        let ch = channels();
-        let (wakeup, waiter) = waiter();
-        let mut out = Vec::new();
-        let _sub = ch.subscribe("w", Backlog::None, &waiter, &mut out);
-        ch.publish("w", Bytes::from_static(b"m"), &ids, ctx());
-        // The raise is kept until the wait: this completes at once.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(1), wakeup.wakeup.wait())
-                .await
-                .expect("woken");
-        });
-    }
-
-    #[test]
-    fn joining_after_everything_expired_is_not_a_lag() {
-        let ids = Ids::starting_at(1);
-        let ch = channels();
-        let (_, first) = waiter();
-        let mut out = Vec::new();
-        let _keeps_it_alive = ch.subscribe("e", Backlog::None, &first, &mut out);
-        ch.publish("e", Bytes::from_static(b"old"), &ids, ctx());
-        ch.housekeep(1000 + 61);
-        let (_, second) = waiter();
-        let sub = ch.subscribe("e", Backlog::All, &second, &mut out);
-        assert!(out.is_empty(), "the expired message is not replayed");
-        assert_eq!(sub.channel.read_after(sub.cursor, 10, &mut out), Ok(()));
-    }
-
-    #[test]
-    fn list_is_sorted_and_counts() {
-        let ids = Ids::starting_at(1);
-        let ch = channels();
-        for name in ["zeta", "alpha", "mid"] {
-            ch.publish(name, Bytes::from_static(b"m"), &ids, ctx());
-        }
-        let names: Vec<String> = ch.list().iter().map(|s| s.name.to_string()).collect();
-        assert_eq!(names, vec!["alpha", "mid", "zeta"]);
-        ch.clear_all();
-        assert!(ch.list().iter().all(|s| s.messages == 0));
-        ch.housekeep(1000);
-        assert!(ch.is_empty());
-    }
-}
+mod tests;

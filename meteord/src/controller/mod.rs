@@ -1,6 +1,9 @@
 //! The controller port: one task per publisher connection. Lines may arrive
 //! several to a packet or split over packets; replies to everything that
-//! arrived together are written together.
+//! arrived together are written together. ADDMESSAGE goes through the
+//! broker ([`crate::broker`]) and its reply waits for the broker's answer:
+//! `OK\t<id>` once the message is stored, `ERR <reason>` when it could not
+//! be; the lines after it run only then, so replies keep the lines' order.
 //!
 //! QUIT behaves as the original's: the lines after it in the same packet
 //! are still run and answered, then the connection closes; a second QUIT
@@ -87,7 +90,7 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
                 line = stripped;
             }
             let unread = &buf[end + 1..];
-            if execute(state, conn, line, unread, &mut replies) {
+            if execute(state, conn, line, unread, &mut replies).await {
                 session = match session {
                     Session::Open => Session::Quitting,
                     _ => Session::Dropped,
@@ -123,7 +126,15 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
 
 /// Run one line, appending its reply to `out` (the replies not yet
 /// written); `unread` is what arrived after the line. Returns true for QUIT.
-fn execute(state: &State, conn: &Conn, line: &[u8], unread: &[u8], out: &mut Vec<u8>) -> bool {
+/// A publish is awaited before the next line runs, so replies stay in the
+/// order of the lines (the local broker's is over at once).
+async fn execute(
+    state: &State,
+    conn: &Conn,
+    line: &[u8],
+    unread: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
     let command = match command::parse(line) {
         Ok(c) => c,
         Err(e) => {
@@ -134,8 +145,10 @@ fn execute(state: &State, conn: &Conn, line: &[u8], unread: &[u8], out: &mut Vec
     };
     match command {
         Command::AddMessage { channel, text } => {
-            let id = broker::publish(state, channel, Bytes::copy_from_slice(text));
-            out.extend_from_slice(OkReply(id).to_string().as_bytes());
+            match broker::publish(state, channel, Bytes::copy_from_slice(text)).await {
+                Ok(id) => out.extend_from_slice(OkReply(id).to_string().as_bytes()),
+                Err(e) => out.extend_from_slice(format!("ERR {e}\r\n").as_bytes()),
+            }
         }
         Command::CountSubscribers { channel } => {
             let n = state.channels.count_subscribers(channel);
@@ -173,4 +186,85 @@ fn execute(state: &State, conn: &Conn, line: &[u8], unread: &[u8], out: &mut Vec
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+
+    use crate::broker::{Broker, BrokerError, Publish};
+    use crate::connections::ConnKind;
+
+    /// A broker that answers after a round trip (its future is not ready
+    /// when first polled), as a cluster's does; `up: false` = unreachable.
+    #[derive(Debug)]
+    struct RoundTrip {
+        next: AtomicU64,
+        up: bool,
+    }
+
+    impl Broker for RoundTrip {
+        fn publish<'a>(&'a self, _: &'a State, _: &'a [u8], _: Bytes) -> Publish<'a> {
+            Publish::waiting(async move {
+                tokio::task::yield_now().await;
+                if self.up {
+                    Ok(self.next.fetch_add(1, Ordering::SeqCst))
+                } else {
+                    Err(BrokerError::Unavailable("cluster unreachable".to_owned()))
+                }
+            })
+        }
+
+        fn save(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Send `input` in one write to a controller connection over `broker`
+    /// and read `want` bytes of replies.
+    async fn exchange(broker: RoundTrip, input: &[u8], want: usize) -> (String, Arc<State>) {
+        let config = crate::config::load_builtin(&crate::config::CommandLine::default()).unwrap();
+        let state = Arc::new(State::with_broker(config, Arc::new(broker)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let conn = Arc::new(Conn::new(1, ConnKind::Controller, peer.ip(), 0));
+        tokio::spawn(serve(state.clone(), server, conn));
+        client.write_all(input).await.unwrap();
+        let mut got = vec![0; want];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut got));
+        read.await.expect("the replies arrive").unwrap();
+        (String::from_utf8_lossy(&got).into_owned(), state)
+    }
+
+    #[tokio::test]
+    async fn pipelined_lines_wait_for_the_broker_and_keep_their_order() {
+        let broker = RoundTrip {
+            next: AtomicU64::new(7),
+            up: true,
+        };
+        let input = b"ADDMESSAGE a x\nADDMESSAGE b y\r\nCOUNTSUBSCRIBERS a\nQUIT\n";
+        let want = "OK\t7\r\nOK\t8\r\nOK 0\r\nOK\r\n";
+        let (got, _) = exchange(broker, input, want.len()).await;
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_cannot_store_is_answered_err_with_its_reason() {
+        let broker = RoundTrip {
+            next: AtomicU64::new(1),
+            up: false,
+        };
+        let want = "ERR cluster unreachable\r\nOK\r\n";
+        let (got, state) = exchange(broker, b"ADDMESSAGE a x\nQUIT\n", want.len()).await;
+        assert_eq!(got, want);
+        assert!(state.channels.summary("a").is_none(), "nothing stored");
+    }
 }

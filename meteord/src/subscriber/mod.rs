@@ -1,11 +1,21 @@
 //! The subscriber port: one task per connection. It reads one request head
 //! (bounded in size and time), then either serves a static document, handles
-//! `/disconnect/<hostid>`, answers 404, or becomes a stream: header and
-//! replayed backlog here, then live messages, pings and the footer in
-//! [`stream::Live`]. Every answer but a document's is made of the compiled
-//! templates (the mode's, or the defaults), as in the original.
+//! `/disconnect/<hostid>`, answers 404, or becomes a [`stream::Live`]: it
+//! joins the channels and hands the head and replayed backlog to
+//! [`stream::Live::start`], and the stream goes on as a task of its own.
+//! Every answer but a document's is made by a mode's [`framing`] (the
+//! mode's, or the defaults'), as in the original.
+//!
+//! - `request.rs`: the request grammar (pure); `details.rs`: what a
+//!   stream asked for.
+//! - `mode.rs`: modes compiled per configuration generation.
+//! - `framing/`: the transport seam, how a mode speaks on the wire.
+//! - `stream/`: the stream and its one writer path (`task.rs`: the
+//!   hand-written future an idle stream is).
 
 mod details;
+pub mod framing;
+pub mod mode;
 pub mod request;
 pub mod stream;
 
@@ -15,16 +25,16 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::connections::{Conn, StopReason};
-use crate::state::{State, unix_now};
+use crate::state::State;
 use crate::stats::Stats;
-use crate::template::{ChannelInfoValues, CompiledMode, HeaderValues};
+use framing::{ChannelInfoValues, HeaderValues};
+use mode::CompiledMode;
 use request::{Route, StreamRequest};
-use stream::{Joined, Live, Progress, count_sent, write_out};
+use stream::{Live, write_out};
 
 /// The mode whose backlog ends the response in the original (by name).
 const LONGPOLL: &str = "longpoll";
@@ -134,8 +144,10 @@ async fn handle(
         Route::Disconnect(hostid) => {
             state.connections.disconnect_hostid(&hostid);
             let mut out = Vec::new();
-            defaults.render_header(&mut out, &header_values("200 OK", b""));
-            out.extend_from_slice(&defaults.footer);
+            defaults
+                .framing
+                .head(&mut out, &HeaderValues::now("200 OK", b""));
+            out.extend_from_slice(defaults.framing.close());
             write_out(state, &mut stream, conn, &out).await?;
             Ok(None)
         }
@@ -146,14 +158,6 @@ async fn handle(
             not_found(state, &mut stream, conn, &defaults).await?;
             Ok(None)
         }
-    }
-}
-
-fn header_values<'a>(status: &'a str, channel_info: &'a [u8]) -> HeaderValues<'a> {
-    HeaderValues {
-        status,
-        server_time: unix_now(),
-        channel_info,
     }
 }
 
@@ -171,7 +175,7 @@ fn stream_details(req: &StreamRequest, mode: &CompiledMode, user_agent: &str) ->
 /// connection after writing the default FooterTemplate (no status line),
 /// and so do we — sooner, at the head timeout or size bound.
 async fn give_up(state: &State, stream: &mut TcpStream, conn: &Conn) {
-    let footer = state.modes().get("").footer.clone();
+    let footer = state.modes().get("").framing.close().clone();
     // The client may be gone or stalled; nothing else to do then.
     let _ = timeout(GIVE_UP_WRITE, write_out(state, stream, conn, &footer)).await;
 }
@@ -207,8 +211,9 @@ async fn not_found(
 ) -> io::Result<()> {
     Stats::add(&state.stats.errors_served, 1);
     let mut out = Vec::new();
-    mode.render_header(&mut out, &header_values("404 Not Found", b""));
-    out.extend_from_slice(&mode.footer);
+    mode.framing
+        .head(&mut out, &HeaderValues::now("404 Not Found", b""));
+    out.extend_from_slice(mode.framing.close());
     write_out(state, stream, conn, &out).await?;
     Ok(())
 }
@@ -220,7 +225,7 @@ fn channel_info(state: &State, mode: &CompiledMode, req: &StreamRequest) -> Vec<
     }
     for (name, _) in &req.channels {
         let summary = state.channels.summary(name);
-        mode.render_channel_info(
+        mode.framing.channel_info(
             &mut info,
             &ChannelInfoValues {
                 name,
@@ -249,51 +254,15 @@ async fn serve_stream(
     }
 
     let info = channel_info(state, &mode, &req);
+    let mut live = Live::new(state.clone(), stream, conn.clone(), mode.clone());
     let mut backlog = Vec::new();
-    // From here on, dropping `live` (on any error too) leaves the channels.
-    let mut live = Live {
-        state: state.clone(),
-        stream,
-        conn: conn.clone(),
-        subscriptions: Joined::default(),
-        progress: Progress {
-            mode: mode.clone(),
-            sent: 0,
-        },
-        woken: false,
-        ignored_input: 0,
-        detached: false,
-    };
     for (name, marker) in &req.channels {
-        let subscription = state.channels.subscribe(name, *marker, conn, &mut backlog);
-        live.subscriptions.push(subscription);
+        live.join(name, *marker, &mut backlog);
     }
-    if live.subscriptions.len() > 1 {
-        backlog.sort_by_key(|m| m.id);
-    }
-
-    let mut out = Vec::with_capacity(settings.header_template.len() + 256);
-    mode.render_header(&mut out, &header_values("200 OK", &info));
-    // The whole backlog goes out with the header, in one write.
-    let replayed = live.progress.append(&mut out, &backlog, usize::MAX) as u64;
-    live.subscriptions.advance(&backlog[..replayed as usize]);
-    drop(backlog);
-    // After the backlog the original closes a stream only for a mode named
-    // `longpoll` (whatever its CloseOnEvent); CloseOnEvent itself acts on
-    // live messages.
-    let finished =
-        !settings.persist || live.progress.max_reached() || (req.mode == LONGPOLL && replayed > 0);
-    if finished {
-        out.extend_from_slice(&mode.footer);
-        live.leave_channels();
-    }
-    live.woken |= write_out(state, &mut live.stream, conn, &out).await?;
-    count_sent(state, conn, replayed);
-    if finished {
-        let _ = live.stream.shutdown().await;
-        return Ok(None);
-    }
-    Ok(Some(live))
+    let mut head = Vec::with_capacity(settings.header_template.len() + 256);
+    mode.framing
+        .head(&mut head, &HeaderValues::now("200 OK", &info));
+    live.start(head, backlog).await
 }
 
 #[cfg(test)]
@@ -317,20 +286,60 @@ mod tests {
             ip,
             0,
         ));
-        let live = Live {
-            state: state.clone(),
-            stream,
-            conn,
-            subscriptions: Joined::default(),
-            progress: Progress {
-                mode: state.modes().get("").clone(),
-                sent: 0,
-            },
-            woken: false,
-            ignored_input: 0,
-            detached: false,
-        };
+        let live = Live::new(state.clone(), stream, conn, state.modes().get("").clone());
         let size = std::mem::size_of_val(&live.run());
         assert!(size <= 128, "the live task's future grew to {size} bytes");
+    }
+
+    /// The backlog and a live message reach the socket through the same
+    /// writer, in order, rendered by the mode's framing: the head and the
+    /// backlog in `start`, the live message in the task.
+    #[tokio::test]
+    async fn backlog_and_live_messages_take_one_writer_path() {
+        use tokio::io::AsyncReadExt;
+
+        let config = crate::config::load_builtin(&crate::config::CommandLine::default()).unwrap();
+        let state = Arc::new(State::new(config, crate::ids::Ids::starting_at(1)));
+        let ids = crate::ids::Ids::starting_at(100);
+        let publish = |text: &'static str| {
+            let ctx = state.publish_context();
+            state
+                .channels
+                .publish("c", bytes::Bytes::from_static(text.as_bytes()), &ids, ctx)
+        };
+        let old = publish("old");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let conn = Arc::new(Conn::new(
+            1,
+            crate::connections::ConnKind::Subscriber,
+            peer.ip(),
+            0,
+        ));
+        let details = StreamDetails::new("h", "xhrinteractive", "-", 0, true);
+        conn.details.set(details).unwrap();
+        let mode = state.modes().get("xhrinteractive").clone();
+        let mut live = Live::new(state.clone(), server, conn, mode.clone());
+        let mut backlog = Vec::new();
+        live.join("c", crate::channel::Backlog::All, &mut backlog);
+        let live = live.start(b"HEAD|".to_vec(), backlog).await.unwrap();
+        let live = live.expect("a persistent mode goes on after its backlog");
+        tokio::spawn(live.run());
+        let new = publish("new");
+
+        let mut expected = b"HEAD|".to_vec();
+        expected.extend_from_slice(&mode.message_bytes(&old));
+        expected.extend_from_slice(&mode.message_bytes(&new));
+        let mut got = vec![0; expected.len()];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut got));
+        read.await.expect("both messages arrive").unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected)
+        );
+        assert!(String::from_utf8_lossy(&got).contains("old"));
     }
 }

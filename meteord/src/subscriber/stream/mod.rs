@@ -1,7 +1,11 @@
-//! A live stream: the long-lived part of a subscriber connection, after the
-//! header and backlog have been sent.
+//! A stream: the long-lived part of a subscriber connection, and the one
+//! writer path for everything it sends. [`Live::start`] writes the head
+//! and the replayed backlog; then [`Live::run`] becomes the task that
+//! writes live messages, pings and the close. Both hand their bytes to
+//! `Live::deliver`, which decides the end of the response the same way for
+//! both; the mode's [`Framing`] decides what the bytes are.
 //!
-//! It runs as its own small task (the request-reading task, with its header
+//! The live part runs as its own small task (the request-reading task, with its header
 //! buffer and timeouts, has ended by then), because an idle stream's memory
 //! is almost all task: it waits on one [`crate::wakeup::Wakeup`] and its
 //! socket's readiness, with no futures of its own while it waits,
@@ -16,21 +20,25 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+
+mod task;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::channel::{Lagged, Message, Subscription};
+use super::LONGPOLL;
+use super::framing::{Framing, HeaderValues, Input};
+use super::mode::CompiledMode;
+use crate::channel::{Backlog, Lagged, Message, Subscription};
 use crate::clock::{MAX_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, secs32};
 use crate::connections::{Conn, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
-use crate::template::{CompiledMode, CompiledModes, HeaderValues};
+pub use task::LiveTask;
 
 /// Messages read from the histories per pass before writing.
 const READ_BATCH: usize = 256;
@@ -38,10 +46,6 @@ const READ_BATCH: usize = 256;
 /// Most bytes gathered for one write: bounds what a stalled subscriber
 /// holds while its socket is full (the rest waits in the shared history).
 const MAX_WRITE: usize = 64 * 1024;
-
-/// Bytes we are willing to read and discard from a streaming client (it has
-/// no reason to send anything after its request).
-const MAX_IGNORED_INPUT: u64 = 64 * 1024;
 
 /// Write `bytes`, giving up when the clock marks the write as stalled
 /// (WriteTimeout). Returns whether a wake-up arrived (and was absorbed)
@@ -90,23 +94,44 @@ enum Output {
     Owned(Vec<u8>),
 }
 
+impl Output {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Output::Shared(bytes) => bytes,
+            Output::Owned(out) => out,
+        }
+    }
+}
+
 /// Progress of one stream against its mode's limits.
-pub struct Progress {
+struct Progress {
     /// Replaced when SIGHUP brings new templates (see `refresh`).
-    pub mode: Arc<CompiledMode>,
-    pub sent: u64,
+    mode: Arc<CompiledMode>,
+    sent: u64,
 }
 
 impl Progress {
-    pub fn max_reached(&self) -> bool {
+    fn framing(&self) -> &Framing {
+        &self.mode.framing
+    }
+
+    fn max_reached(&self) -> bool {
         let max = self.mode.settings.max_messages;
         max > 0 && self.sent >= max
     }
 
     /// Whether the response ends after what has been sent so far.
-    pub fn finished(&self) -> bool {
+    fn finished(&self) -> bool {
         let settings = &self.mode.settings;
         !settings.persist || (settings.close_on_event && self.sent > 0) || self.max_reached()
+    }
+
+    /// Whether the response ends after the backlog, `replayed` messages
+    /// long. The original ends it there only for a mode named `longpoll`
+    /// (whatever its CloseOnEvent), as `longpoll_by_name` says; CloseOnEvent
+    /// itself acts on live messages.
+    fn finished_after_backlog(&self, replayed: usize, longpoll_by_name: bool) -> bool {
+        !self.mode.settings.persist || self.max_reached() || (longpoll_by_name && replayed > 0)
     }
 
     /// Render the head of `messages` for one write, bounded by
@@ -115,10 +140,7 @@ impl Progress {
     fn render_batch(&mut self, messages: &[Arc<Message>]) -> (Output, usize) {
         if messages.len() == 1 && !self.max_reached() {
             self.sent += 1;
-            return (
-                Output::Shared(CompiledModes::message_bytes(&self.mode, &messages[0])),
-                1,
-            );
+            return (Output::Shared(self.mode.message_bytes(&messages[0])), 1);
         }
         let mut out = Vec::new();
         let taken = self.append(&mut out, messages, MAX_WRITE);
@@ -127,18 +149,13 @@ impl Progress {
 
     /// Append messages (in order) while the mode allows more and `out` is
     /// under `max_bytes` (at least one is always taken); returns how many.
-    pub fn append(
-        &mut self,
-        out: &mut Vec<u8>,
-        messages: &[Arc<Message>],
-        max_bytes: usize,
-    ) -> usize {
+    fn append(&mut self, out: &mut Vec<u8>, messages: &[Arc<Message>], max_bytes: usize) -> usize {
         let mut taken = 0;
         for message in messages {
             if self.max_reached() || (taken > 0 && out.len() >= max_bytes) {
                 break;
             }
-            out.extend_from_slice(&CompiledModes::message_bytes(&self.mode, message));
+            out.extend_from_slice(&self.mode.message_bytes(message));
             self.sent += 1;
             taken += 1;
         }
@@ -149,33 +166,29 @@ impl Progress {
 /// The channels one stream joined, with its cursor in each. Almost always
 /// one, so the first is kept inline (no allocation per subscriber).
 #[derive(Debug, Default)]
-pub struct Joined {
+struct Joined {
     first: Option<Subscription>,
     rest: Vec<Subscription>,
 }
 
 impl Joined {
-    pub fn push(&mut self, subscription: Subscription) {
+    fn push(&mut self, subscription: Subscription) {
         match self.first {
             None => self.first = Some(subscription),
             Some(_) => self.rest.push(subscription),
         }
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Subscription> {
+    fn iter(&self) -> impl Iterator<Item = &Subscription> {
         self.first.iter().chain(self.rest.iter())
     }
 
     /// Move the cursors past `messages` (which have been written).
-    pub fn advance(&mut self, messages: &[Arc<Message>]) {
+    fn advance(&mut self, messages: &[Arc<Message>]) {
         for message in messages {
             let subscription = self
                 .first
@@ -197,7 +210,7 @@ impl Joined {
 }
 
 /// Count `n` deliveries to `conn`.
-pub fn count_sent(state: &State, conn: &Conn, n: u64) {
+fn count_sent(state: &State, conn: &Conn, n: u64) {
     if n > 0 {
         conn.messages.fetch_add(n, Ordering::Relaxed);
         Stats::add(&state.stats.messages_served, n);
@@ -215,22 +228,23 @@ enum End {
     Done,
 }
 
-/// A subscriber in its live phase. Dropping it leaves every channel and the
-/// connection table (which frees its place under MaxConnections).
+/// A subscriber's stream. Dropping it leaves every channel, and once it
+/// runs as its own task also the connection table (which frees its place
+/// under MaxConnections).
 pub struct Live {
-    pub state: Arc<State>,
-    pub stream: TcpStream,
-    pub conn: Arc<Conn>,
-    pub subscriptions: Joined,
-    pub progress: Progress,
+    state: Arc<State>,
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    subscriptions: Joined,
+    progress: Progress,
     /// A wake-up was absorbed by a write: look again before sleeping.
-    pub woken: bool,
-    /// Bytes the client sent after its request (ignored, but bounded).
-    pub ignored_input: u32,
+    woken: bool,
+    /// The framing's input state (classic: bytes ignored so far).
+    input: u32,
     /// Set by [`Live::run`]: the connection's end is then this task's, and
     /// so is taking it off `current_subscribers` (before, the connection's
     /// first task does that).
-    pub detached: bool,
+    detached: bool,
 }
 
 impl Drop for Live {
@@ -244,9 +258,62 @@ impl Drop for Live {
 }
 
 impl Live {
-    /// Leave every channel. Done before the socket is closed, so a client
-    /// that saw its response end never finds itself still counted.
-    pub fn leave_channels(&mut self) {
+    /// A stream of `mode` on `stream`, in no channel yet.
+    pub fn new(
+        state: Arc<State>,
+        stream: TcpStream,
+        conn: Arc<Conn>,
+        mode: Arc<CompiledMode>,
+    ) -> Live {
+        Live {
+            state,
+            stream,
+            conn,
+            subscriptions: Joined::default(),
+            progress: Progress { mode, sent: 0 },
+            woken: false,
+            input: 0,
+            detached: false,
+        }
+    }
+
+    /// Join `channel`; its replay for `backlog` is appended to `replay`.
+    /// From here on, dropping the stream (on any error too) leaves it.
+    pub fn join(&mut self, channel: &str, backlog: Backlog, replay: &mut Vec<Arc<Message>>) {
+        let subscription = self
+            .state
+            .channels
+            .subscribe(channel, backlog, &self.conn, replay);
+        self.subscriptions.push(subscription);
+    }
+
+    /// Write `head` and the whole `backlog` (what [`Live::join`] gathered)
+    /// in one write. `Some(self)` when the stream goes on: hand it to
+    /// [`Live::run`].
+    pub async fn start(
+        mut self,
+        head: Vec<u8>,
+        mut backlog: Vec<Arc<Message>>,
+    ) -> io::Result<Option<Live>> {
+        if self.subscriptions.len() > 1 {
+            backlog.sort_by_key(|m| m.id);
+        }
+        let mut out = head;
+        let replayed = self.progress.append(&mut out, &backlog, usize::MAX);
+        self.subscriptions.advance(&backlog[..replayed]);
+        drop(backlog);
+        let longpoll = self
+            .conn
+            .details
+            .get()
+            .is_some_and(|d| d.mode() == LONGPOLL);
+        let finished = self.progress.finished_after_backlog(replayed, longpoll);
+        self.deliver(Output::Owned(out), replayed, finished).await?;
+        Ok((!finished).then_some(self))
+    }
+
+    /// Leave every channel.
+    fn leave_channels(&mut self) {
         for subscription in self.subscriptions.take_all() {
             self.state.channels.unsubscribe(subscription);
         }
@@ -299,29 +366,22 @@ impl Live {
     pub fn run(mut self) -> LiveTask {
         self.detached = true;
         self.arm_timers();
-        LiveTask {
-            state: TaskState::Working(Self::work(self)),
-        }
-    }
-
-    /// The work on one wake-up, owning `self` until it is done.
-    fn work(mut live: Live) -> WorkFuture {
-        Box::pin(async move {
-            let result = live.on_wake().await;
-            (live, result)
-        })
+        LiveTask::new(self)
     }
 
     /// After the client became readable: false when the stream is over
-    /// (the client closed, or sent more than we ignore).
+    /// (the client closed, or its framing says its input ends it).
     fn consume_input(&mut self) -> io::Result<bool> {
-        let mut sink = [0u8; 256];
-        match self.stream.try_read(&mut sink) {
+        let mut received = [0u8; 256];
+        match self.stream.try_read(&mut received) {
             Ok(0) => Ok(false),
             Ok(n) => {
                 Stats::add(&self.state.stats.total_inbound_bytes, n as u64);
-                self.ignored_input = self.ignored_input.saturating_add(n as u32);
-                Ok(u64::from(self.ignored_input) <= MAX_IGNORED_INPUT)
+                let input = self
+                    .progress
+                    .framing()
+                    .input(&received[..n], &mut self.input);
+                Ok(input == Input::Continue)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
             Err(e) => Err(e),
@@ -342,26 +402,63 @@ impl Live {
             }
             if due & WAKE_PING != 0 {
                 let mut ping = Vec::new();
-                self.progress.mode.render_ping(&mut ping, &header_values());
-                self.send(&ping).await?;
+                let values = HeaderValues::now("200 OK", b"");
+                self.progress.framing().ping(&mut ping, &values);
+                self.deliver(Output::Owned(ping), 0, false).await?;
             }
             match self.drain().await? {
                 Some(end) => end,
                 None => return Ok(false),
             }
         };
-        let mode = self.progress.mode.clone();
         let mut tail = Vec::new();
         match end {
             End::Done => return Ok(true),
-            End::Shutdown => mode.render_shutdown(&mut tail, &header_values()),
+            End::Shutdown => {
+                let values = HeaderValues::now("200 OK", b"");
+                self.progress.framing().shutdown(&mut tail, &values);
+            }
             End::Footer => {}
         }
-        tail.extend_from_slice(&mode.footer);
-        self.leave_channels();
-        self.send(&tail).await?;
-        let _ = self.stream.shutdown().await;
+        self.deliver(Output::Owned(tail), 0, true).await?;
         Ok(true)
+    }
+
+    /// The one writer path: write `out` (holding `messages` messages),
+    /// count them, and when `finished` end the response: the framing's
+    /// close goes out with the last bytes, the channels are left before
+    /// that write, and the socket is shut down after it.
+    fn deliver(
+        &mut self,
+        out: Output,
+        messages: usize,
+        finished: bool,
+    ) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        // Sealed before the future exists, so one buffer lives across the
+        // write: this future sits inside every wake-up's boxed work, whose
+        // size is paid (copied) on each wake.
+        let out = if finished { self.seal(out) } else { out };
+        async move {
+            self.send(out.bytes()).await?;
+            count_sent(&self.state, &self.conn, messages as u64);
+            if finished {
+                let _ = self.stream.shutdown().await;
+            }
+            Ok(())
+        }
+    }
+
+    /// The last bytes of the response: `out` and the framing's close, with
+    /// the channels left, so a client that saw its response end never finds
+    /// itself still counted.
+    fn seal(&mut self, out: Output) -> Output {
+        let mut last = match out {
+            Output::Shared(bytes) => bytes.to_vec(),
+            Output::Owned(out) => out,
+        };
+        last.extend_from_slice(self.progress.framing().close());
+        self.leave_channels();
+        Output::Owned(last)
     }
 
     /// Write `bytes`. Almost always the socket takes them at once, with no
@@ -431,98 +528,11 @@ impl Live {
                 Ok(Some(next)) => next,
             };
             let finished = self.progress.finished();
-            match out {
-                Output::Shared(bytes) if !finished => self.send(&bytes).await?,
-                Output::Shared(bytes) => {
-                    let mut last = bytes.to_vec();
-                    last.extend_from_slice(&self.progress.mode.footer);
-                    self.send(&last).await?;
-                }
-                Output::Owned(mut out) => {
-                    if finished {
-                        out.extend_from_slice(&self.progress.mode.footer);
-                    }
-                    self.send(&out).await?;
-                }
-            }
-            count_sent(&self.state, &self.conn, taken as u64);
+            self.deliver(out, taken, finished).await?;
             if finished {
-                self.leave_channels();
-                let _ = self.stream.shutdown().await;
                 return Ok(Some(End::Done));
             }
             // Read again: more may have arrived while writing.
         }
-    }
-}
-
-type WorkFuture = Pin<Box<dyn Future<Output = (Live, io::Result<bool>)> + Send>>;
-
-enum TaskState {
-    /// Waiting for a wake-up or client input; holds nothing else.
-    Idle(Live),
-    /// Handling a wake-up (boxed: only while there is work).
-    Working(WorkFuture),
-    Finished,
-}
-
-/// A live stream's task, written as a plain state machine rather than an
-/// `async fn` so that an idle stream costs its [`Live`] and a tag, nothing
-/// more: tens of thousands of them sit idle at once.
-pub struct LiveTask {
-    state: TaskState,
-}
-
-impl Future for LiveTask {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            match std::mem::replace(&mut self.state, TaskState::Finished) {
-                TaskState::Finished => return Poll::Ready(()),
-                TaskState::Working(mut work) => match work.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        self.state = TaskState::Working(work);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((live, Ok(false))) => self.state = TaskState::Idle(live),
-                    Poll::Ready((live, result)) => {
-                        if let Err(e) = result {
-                            tracing::debug!(conn = live.conn.number, ip = %live.conn.ip, error = %e, "stream ended");
-                        }
-                        return Poll::Ready(());
-                    }
-                },
-                TaskState::Idle(mut live) => {
-                    if std::mem::take(&mut live.woken) || live.conn.wakeup.poll_wait(cx).is_ready()
-                    {
-                        self.state = TaskState::Working(Live::work(live));
-                        continue;
-                    }
-                    match live.stream.poll_read_ready(cx) {
-                        Poll::Pending => {
-                            self.state = TaskState::Idle(live);
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(ready) => match ready.and_then(|()| live.consume_input()) {
-                            Ok(true) => self.state = TaskState::Idle(live),
-                            Ok(false) => return Poll::Ready(()),
-                            Err(e) => {
-                                tracing::debug!(conn = live.conn.number, error = %e, "stream ended");
-                                return Poll::Ready(());
-                            }
-                        },
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn header_values() -> HeaderValues<'static> {
-    HeaderValues {
-        status: "200 OK",
-        server_time: unix_now(),
-        channel_info: b"",
     }
 }
