@@ -68,6 +68,7 @@ run_suite browser tests/browser/run.sh
 run_suite deploy tests/deploy/run.sh
 run_suite deb tests/deb/run.sh
 run_suite bench-smoke tests/bench-smoke.sh
+run_suite fuzz-smoke tests/fuzz-smoke.sh
 
 if [ ${#failed_suites[@]} -gt 0 ]; then
   echo "failed suites: ${failed_suites[*]} (logs in $log_dir)"

@@ -10,6 +10,14 @@
 mod multipart;
 mod urlencoded;
 
+/// The body decoders on their own, for the fuzz targets (`fuzz/`); not an
+/// API: use [`validate`].
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::multipart::parse as multipart;
+    pub use super::urlencoded::parse as urlencoded;
+}
+
 use thiserror::Error;
 
 /// Largest request body we accept. A maximal legal message (2000 characters

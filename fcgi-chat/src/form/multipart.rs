@@ -10,7 +10,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads the parts of a body delimited by `boundary`. Parts without a
 /// `name` are skipped.
-pub(super) fn parse(body: &[u8], boundary: &str) -> Result<Fields, FormError> {
+pub fn parse(body: &[u8], boundary: &str) -> Result<Fields, FormError> {
     const BAD: FormError = FormError::Malformed("bad multipart body");
     let delimiter = format!("--{boundary}");
     let next_delimiter = format!("\r\n--{boundary}");

@@ -6,7 +6,7 @@ use super::{Fields, FormError};
 
 /// Decodes an `application/x-www-form-urlencoded` body: `&`-separated
 /// pairs, `name=value` or a bare `name` (empty value).
-pub(super) fn parse(body: &[u8]) -> Result<Fields, FormError> {
+pub fn parse(body: &[u8]) -> Result<Fields, FormError> {
     let mut fields = Vec::new();
     for pair in body.split(|&b| b == b'&') {
         if pair.is_empty() {
