@@ -364,22 +364,28 @@ impl Connections {
     }
 }
 
+/// A streaming subscriber's connection record on loopback, for unit tests
+/// of the table and of the clock.
+#[cfg(test)]
+pub(crate) fn test_subscriber(number: u64, hostid: &str) -> Arc<Conn> {
+    let c = Arc::new(Conn::new(
+        number,
+        ConnKind::Subscriber,
+        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        0,
+    ));
+    c.details
+        .set(StreamDetails::new(hostid, "xhrinteractive", "ua", 0, true))
+        .unwrap();
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn conn(number: u64, hostid: &str) -> Arc<Conn> {
-        let c = Arc::new(Conn::new(
-            number,
-            ConnKind::Subscriber,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            0,
-        ));
-        c.details
-            .set(StreamDetails::new(hostid, "xhrinteractive", "ua", 0, true))
-            .unwrap();
-        c
+        test_subscriber(number, hostid)
     }
 
     #[test]

@@ -113,23 +113,8 @@ pub fn tick(connections: &Connections, now: u64, write_timeout: u64, slice: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connections::{Conn, ConnKind};
-    use crate::subscriber::StreamDetails;
-    use std::net::{IpAddr, Ipv4Addr};
+    use crate::connections::{Conn, test_subscriber as conn};
     use std::sync::Arc;
-
-    fn conn(number: u64, hostid: &str) -> Arc<Conn> {
-        let c = Arc::new(Conn::new(
-            number,
-            ConnKind::Subscriber,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            0,
-        ));
-        c.details
-            .set(StreamDetails::new(hostid, "xhrinteractive", "ua", 0, true))
-            .unwrap();
-        c
-    }
 
     fn tick_all(table: &Connections, now: u64, write_timeout: u64) {
         for slice in 0..MIN_CLOCK_SLICES {
