@@ -23,9 +23,18 @@ impl fmt::Display for OkReply {
 
 /// The message id of one reply line given without its line end (no `\n`,
 /// no `\r`); `None` for anything but `OK\t<id>` (an `ERR …` line, garbage,
-/// an id that is not a `u64`).
+/// an id that is not a `u64`, or one written other than as the daemon
+/// writes it: a sign or a leading zero, which `u64::from_str` would take).
 pub fn parse_ok_reply(line: &[u8]) -> Option<u64> {
     let id = line.strip_prefix(OK_PREFIX)?;
+    let canonical = match id {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
     std::str::from_utf8(id).ok()?.parse().ok()
 }
 
@@ -54,5 +63,7 @@ mod tests {
         assert_eq!(parse_ok_reply(b"OK\t42\r"), None);
         assert_eq!(parse_ok_reply(b"ERR Invalid command syntax"), None);
         assert_eq!(parse_ok_reply(b"OK\t18446744073709551616"), None);
+        assert_eq!(parse_ok_reply(b"OK\t+5"), None);
+        assert_eq!(parse_ok_reply(b"OK\t007"), None);
     }
 }
