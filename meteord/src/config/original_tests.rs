@@ -252,3 +252,25 @@ fn an_empty_config_file_location_is_no_file() {
     assert_eq!(c.source, None);
     assert_eq!(c.modes.named.len(), 6, "the built-in configuration");
 }
+
+#[test]
+fn log_filename_without_debug_or_none_is_noted_once() {
+    let note = "LogFilename is used only with Debug on or SyslogFacility none";
+    let c = from_text("LogFilename /var/log/m.log\n");
+    assert_eq!(
+        c.notes.iter().filter(|n| n.contains(note)).count(),
+        1,
+        "{:?}",
+        c.notes
+    );
+    for text in [
+        "LogFilename /var/log/m.log\nDebug 1\n",
+        "LogFilename /var/log/m.log\nSyslogFacility none\n",
+        "Debug 0\n",
+    ] {
+        assert!(
+            !from_text(text).notes.iter().any(|n| n.contains(note)),
+            "{text:?}"
+        );
+    }
+}

@@ -37,6 +37,12 @@ pub fn start_exact_logging_to(dir: PathBuf, cwd: &Path, args: &[&str], log_file:
 
 fn start_reading_log(dir: PathBuf, cwd: &Path, args: &[&str], log_file: Option<&Path>) -> Daemon {
     let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if log_file.is_none() && !args.iter().any(|a| a == "-SyslogFacility") {
+        // Without Debug the lines would go to syslog, and so never reach
+        // stderr on a machine whose syslog daemon is running.
+        args.push("-SyslogFacility".into());
+        args.push("none".into());
+    }
     args.push("-StateFile".into());
     args.push(dir.join("ids.state").display().to_string());
     let mut child = Command::new(bin())
