@@ -8,18 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use super::build::{HUMAN_TIME_FORMAT, UNIX_TIME_FORMAT};
+use super::tests::{cli, from_text};
 use super::*;
-
-fn cli(args: &[&str]) -> CommandLine {
-    match CommandLine::parse(args.iter().map(|s| s.to_string())) {
-        Ok(Invocation::Run(cli)) => cli,
-        other => panic!("{args:?}: {other:?}"),
-    }
-}
-
-fn from_text(text: &str) -> Config {
-    load_from_text(text, "t.conf", &CommandLine::default()).expect("loads")
-}
 
 /// The fixture reproducing every construct of the original's
 /// meteord.conf.dist (in our own words).
@@ -220,8 +210,8 @@ fn values_read_differently_from_how_they_look_are_noted() {
     assert_eq!(
         c.notes,
         [
-            "t.conf:3: Persist \"maybe\" is read as 1 (on), as the original reads it",
-            "t.conf:1: SubscriberPort \"70000\" is read as 4464, as the original reads it",
+            "test.conf:3: Persist \"maybe\" is read as 1 (on), as the original reads it",
+            "test.conf:1: SubscriberPort \"70000\" is read as 4464, as the original reads it",
         ]
     );
 }

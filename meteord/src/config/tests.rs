@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use super::params::{Kind, PARAMS};
 use super::*;
 
-fn cli(args: &[&str]) -> CommandLine {
+pub(super) fn cli(args: &[&str]) -> CommandLine {
     match CommandLine::parse(args.iter().map(|s| s.to_string())) {
         Ok(Invocation::Run(cli)) => cli,
         other => panic!("{args:?}: {other:?}"),
     }
 }
 
-fn from_text(text: &str) -> Config {
+pub(super) fn from_text(text: &str) -> Config {
     load_from_text(text, "test.conf", &CommandLine::default()).expect("loads")
 }
 

@@ -2,14 +2,13 @@
 //! arguments given (no `-Debug`, no document root of the harness), in a
 //! chosen working directory, and run it on a configuration it must refuse.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use super::LOOPBACK_ANY_PORT;
-use super::{Daemon, WAIT, bin, field, scratch};
+use super::{Daemon, WAIT, bin, scratch};
 
 /// A scratch directory holding `config` as `meteord.conf`; returns the
 /// directory and the file.
@@ -64,38 +63,7 @@ fn start_reading_log(dir: PathBuf, cwd: &Path, args: &[&str], log_file: Option<&
         }),
         None => Box::new(stderr),
     };
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(source).lines().map_while(Result::ok) {
-            // Logged before it is reported, so a test that read the
-            // ports finds the line in the log too.
-            let report = line.contains("meteord listening");
-            sink.lock().unwrap().push(line.clone());
-            if report {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let left = (Instant::now() + WAIT).saturating_duration_since(Instant::now());
-    let Ok(line) = rx.recv_timeout(left) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "meteord did not report its ports; log: {:?}",
-            log.lock().unwrap()
-        );
-    };
-    Daemon {
-        sub: field(&line, "subscriber=").expect("subscriber address"),
-        ctl: field(&line, "controller=").expect("controller address"),
-        child: Some(child),
-        udp: None,
-        dir,
-        log,
-        args,
-    }
+    Daemon::attach(child, source, dir, args)
 }
 
 /// Reads a file as it grows (a log the daemon appends to), until `until`.

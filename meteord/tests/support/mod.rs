@@ -114,11 +114,23 @@ impl Daemon {
             .spawn()
             .expect("spawn meteord");
         let stderr = child.stderr.take().expect("stderr");
+        Daemon::attach(child, Box::new(stderr), dir, args)
+    }
+
+    /// Collect the daemon's log lines from `source` (its stderr, or a log
+    /// file it appends to) and wait, bounded, until it has reported its
+    /// ports (and its UDP port when `args` ask for one).
+    pub fn attach(
+        mut child: Child,
+        source: Box<dyn Read + Send>,
+        dir: PathBuf,
+        args: Vec<String>,
+    ) -> Daemon {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in BufReader::new(source).lines().map_while(Result::ok) {
                 // Logged before it is reported, so a test that read the
                 // ports finds the line in the log too.
                 let report =
@@ -140,6 +152,7 @@ impl Daemon {
                 Ok(line) => line,
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!(
                         "meteord did not report its ports; log: {:?}",
                         log.lock().unwrap()
