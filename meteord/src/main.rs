@@ -81,7 +81,11 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
         "meteord starting"
     );
     let pid_file = config.pid_file.clone().filter(|_| detach);
+    // Ids below the first one this process hands out were handed out by an
+    // earlier run, whose histories are gone: a resume from there is a gap.
+    let known_from = ids.peek();
     let state = Arc::new(State::new(config, ids));
+    state.channels.set_known_from(known_from);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -30,6 +30,10 @@ impl Broker for LocalBroker {
         Publish::done(Ok(message.id))
     }
 
+    fn next_id(&self) -> u64 {
+        self.ids.peek()
+    }
+
     fn save(&self) -> std::io::Result<()> {
         self.ids.save()
     }

@@ -51,6 +51,10 @@ pub trait Broker: Debug + Send + Sync {
     /// stored.
     fn publish<'a>(&'a self, state: &'a State, channel: &'a [u8], text: Bytes) -> Publish<'a>;
 
+    /// The id the next publish will get (or a lower bound of it): what a
+    /// gap on an empty history names as the first id a client will get.
+    fn next_id(&self) -> u64;
+
     /// Clean stop: record what a restart needs to continue the id sequence
     /// without a gap.
     fn save(&self) -> io::Result<()>;

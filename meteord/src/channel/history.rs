@@ -34,6 +34,33 @@ pub enum Backlog {
     Last(u64),
     /// Stored messages with id >= this (`.r<id>`).
     FromId(u64),
+    /// Stored messages with id > this: a resume after the last id seen
+    /// (EventSource's `Last-Event-ID`, WebSocket's `since`), exclusive as
+    /// EventSource defines it.
+    After(u64),
+}
+
+impl Backlog {
+    /// The first id a resume asks for; `None` when the backlog is not a
+    /// resume (live only, everything, the last n), which can have no gap.
+    pub fn resumes_from(self) -> Option<u64> {
+        match self {
+            Backlog::FromId(id) => Some(id),
+            Backlog::After(id) => Some(id.saturating_add(1)),
+            Backlog::None | Backlog::All | Backlog::Last(_) => None,
+        }
+    }
+}
+
+/// A resume asked for messages the history no longer holds (evicted,
+/// expired, cleared, or from before this process knew the channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The first id the client wanted.
+    pub requested: u64,
+    /// The first id it will get; `None` when the history holds nothing it
+    /// will get (the caller then names the next id to be assigned).
+    pub oldest: Option<u64>,
 }
 
 /// A cursor fell out of the history: messages were lost to it.
@@ -51,16 +78,45 @@ pub struct History {
     /// Highest id ever pushed (kept across clears and evictions): what a
     /// new message's id must exceed.
     newest: u64,
+    /// Highest id that may have been in this channel and is no longer
+    /// replayable (evicted, expired, cleared, or before the channel's
+    /// history began): a resume at or below it has a [`Gap`].
+    lost_up_to: u64,
 }
 
 impl History {
     pub fn new(replay_limit: usize) -> History {
+        History::beginning_after(replay_limit, 0)
+    }
+
+    /// A history that cannot vouch for ids up to `unknown_up_to`: they were
+    /// handed out before it existed, so a resume from there has a gap.
+    pub fn beginning_after(replay_limit: usize, unknown_up_to: u64) -> History {
         History {
             ring: VecDeque::new(),
             replay_limit,
             evicted_up_to: 0,
             newest: 0,
+            lost_up_to: unknown_up_to,
         }
+    }
+
+    /// Highest id that may be lost to a resume (see [`History::gap`]).
+    pub fn lost_up_to(&self) -> u64 {
+        let hidden = self.ring.len().saturating_sub(self.replay_limit);
+        let hidden_top = hidden.checked_sub(1).map_or(0, |i| self.ring[i].id);
+        self.lost_up_to.max(self.evicted_up_to).max(hidden_top)
+    }
+
+    /// The gap a subscriber joining with `backlog` has: `Some` when it
+    /// resumes from an id the history no longer covers.
+    pub fn gap(&self, backlog: Backlog) -> Option<Gap> {
+        let requested = backlog.resumes_from()?;
+        if requested > self.lost_up_to() {
+            return None;
+        }
+        let oldest = self.replayable().find(|m| m.id >= requested).map(|m| m.id);
+        Some(Gap { requested, oldest })
     }
 
     pub fn set_replay_limit(&mut self, limit: usize, now: u64) {
@@ -120,6 +176,7 @@ impl History {
     /// Forget everything (SIGUSR1). Not a lag: live subscribers simply have
     /// nothing more to read.
     pub fn clear(&mut self) {
+        self.lost_up_to = self.lost_up_to.max(self.newest);
         self.ring.clear();
         self.ring.shrink_to_fit();
     }
@@ -157,6 +214,7 @@ impl History {
                 out.extend(replayable.skip(skip).cloned());
             }
             Backlog::FromId(id) => out.extend(replayable.filter(|m| m.id >= id).cloned()),
+            Backlog::After(id) => out.extend(replayable.filter(|m| m.id > id).cloned()),
         }
     }
 
@@ -322,5 +380,68 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(h.last_id(), 0);
         assert_eq!(h.newest(), 2, "what was held still bounds new ids");
+    }
+
+    #[test]
+    fn a_resume_inside_the_history_has_no_gap() {
+        let h = filled(10, &[3, 5, 9]);
+        assert_eq!(h.gap(Backlog::After(0)), None, "nothing was ever lost");
+        assert_eq!(h.gap(Backlog::FromId(4)), None);
+        assert_eq!(h.gap(Backlog::All), None);
+        assert_eq!(h.gap(Backlog::Last(1)), None);
+    }
+
+    #[test]
+    fn a_resume_below_what_was_evicted_has_a_gap() {
+        let mut h = History::new(2);
+        for id in [3, 5, 9] {
+            h.push(msg(id, 0), 1000);
+        }
+        // 3 went for space: wanting 3 (or anything up to it) is a gap that
+        // names the first id the client will get.
+        let gap = Gap {
+            requested: 1,
+            oldest: Some(5),
+        };
+        assert_eq!(h.gap(Backlog::After(0)), Some(gap));
+        assert_eq!(h.gap(Backlog::After(2)).map(|g| g.requested), Some(3));
+        assert_eq!(h.gap(Backlog::After(3)), None, "3 was seen");
+        assert_eq!(h.gap(Backlog::FromId(4)), None);
+    }
+
+    #[test]
+    fn the_live_slack_is_not_replayable_so_it_is_a_gap_too() {
+        let mut h = History::new(1);
+        h.push(msg(1, 100), 100);
+        h.push(msg(2, 100), 100);
+        assert_eq!(h.ring.len(), 2, "1 is kept for live readers");
+        let gap = Gap {
+            requested: 1,
+            oldest: Some(2),
+        };
+        assert_eq!(h.gap(Backlog::After(0)), Some(gap));
+    }
+
+    #[test]
+    fn a_cleared_or_new_history_cannot_vouch_for_what_came_before() {
+        let mut h = filled(10, &[1, 2]);
+        h.clear();
+        let gap = Gap {
+            requested: 2,
+            oldest: None,
+        };
+        assert_eq!(h.gap(Backlog::After(1)), Some(gap));
+        assert_eq!(h.gap(Backlog::After(2)), None);
+        let fresh = History::beginning_after(10, 40);
+        assert_eq!(fresh.gap(Backlog::FromId(40)).map(|g| g.oldest), Some(None));
+        assert_eq!(fresh.gap(Backlog::FromId(41)), None);
+    }
+
+    #[test]
+    fn after_is_exclusive() {
+        let h = filled(10, &[3, 5, 9]);
+        let mut out = Vec::new();
+        h.backlog(Backlog::After(5), &mut out);
+        assert_eq!(ids(&out), [9]);
     }
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-pub use history::{Backlog, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
+pub use history::{Backlog, Gap, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
 pub use name::ChannelName;
 
@@ -89,11 +89,11 @@ pub struct ChannelSummary {
 }
 
 impl Channel {
-    fn new(name: ChannelName, replay_limit: usize) -> Channel {
+    fn new(name: ChannelName, replay_limit: usize, unknown_up_to: u64) -> Channel {
         Channel {
             name,
             state: Mutex::new(ChannelState {
-                history: History::new(replay_limit),
+                history: History::beginning_after(replay_limit, unknown_up_to),
                 waiters: Vec::new(),
                 free: Vec::new(),
                 subscribers: 0,
@@ -166,6 +166,9 @@ pub struct Stale {
 struct Registry {
     map: HashMap<ChannelName, Arc<Channel>>,
     limits: Limits,
+    /// Ids a channel created now cannot vouch for (see
+    /// [`Channels::set_known_from`]): a resume from one of them is a gap.
+    unknown_up_to: u64,
 }
 
 /// The channel registry.
@@ -180,8 +183,27 @@ impl Channels {
             inner: Mutex::new(Registry {
                 map: HashMap::new(),
                 limits,
+                unknown_up_to: 0,
             }),
         }
+    }
+
+    /// Every message with an id of `id` or above is (or was, until evicted)
+    /// in these histories: ids below were handed out before this process
+    /// held them (a restart without a history file). A channel created
+    /// from now on reports a resume below `id` as a gap rather than
+    /// pretend it missed nothing. Set once at start, before the ports open.
+    pub fn set_known_from(&self, id: u64) {
+        let mut registry = self.lock();
+        registry.unknown_up_to = registry.unknown_up_to.max(id.saturating_sub(1));
+    }
+
+    /// A channel leaves the map: whatever it lost, a channel of that name
+    /// created later cannot vouch for either. Kept for all names at once
+    /// (one number, not one per name forgotten), so a resume on a new
+    /// channel may report a gap that was not one, never the other way round.
+    fn forget(registry_unknown: &mut u64, state: &ChannelState) {
+        *registry_unknown = (*registry_unknown).max(state.history.lost_up_to());
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -193,7 +215,11 @@ impl Channels {
             return channel.clone();
         }
         let name = ChannelName::from(name);
-        let channel = Arc::new(Channel::new(name.clone(), registry.limits.replay_limit));
+        let channel = Arc::new(Channel::new(
+            name.clone(),
+            registry.limits.replay_limit,
+            registry.unknown_up_to,
+        ));
         registry.map.insert(name, channel.clone());
         channel
     }
@@ -289,11 +315,25 @@ impl Channels {
         waiter: &Waiter,
         out: &mut Vec<Arc<Message>>,
     ) -> Subscription {
+        self.subscribe_resuming(channel, backlog, waiter, out).0
+    }
+
+    /// [`Channels::subscribe`], also telling the [`Gap`] of a resume that
+    /// asked for more than the history holds (taken under the same lock as
+    /// the replay, so the two agree).
+    pub fn subscribe_resuming(
+        &self,
+        channel: impl AsRef<[u8]>,
+        backlog: Backlog,
+        waiter: &Waiter,
+        out: &mut Vec<Arc<Message>>,
+    ) -> (Subscription, Option<Gap>) {
         let counted = waiter.details.get().is_none_or(|d| d.persist);
         let mut registry = self.lock();
         let target = Self::get_or_create(&mut registry, channel.as_ref());
         let mut state = target.lock();
         drop(registry);
+        let gap = state.history.gap(backlog);
         state.history.backlog(backlog, out);
         let token = match state.free.pop() {
             Some(slot) => {
@@ -310,12 +350,13 @@ impl Channels {
         }
         let cursor = state.history.live_cursor();
         drop(state);
-        Subscription {
+        let subscription = Subscription {
             channel: target,
             token,
             counted,
             cursor,
-        }
+        };
+        (subscription, gap)
     }
 
     /// Leave a channel. When the last streaming subscriber leaves a channel
@@ -343,7 +384,10 @@ impl Channels {
     /// Take `channel` out of the map (if it is still the one there); marks
     /// it removed so a racing publisher retries on a fresh channel.
     fn remove(registry: &mut Registry, channel: &Arc<Channel>) {
-        channel.lock().removed = true;
+        let mut state = channel.lock();
+        state.removed = true;
+        Self::forget(&mut registry.unknown_up_to, &state);
+        drop(state);
         if registry
             .map
             .get(&channel.name)
@@ -387,13 +431,18 @@ impl Channels {
     /// messages and no subscribers.
     pub fn housekeep(&self, now: u64) {
         let mut registry = self.lock();
-        let max_age = registry.limits.max_age;
-        registry.map.retain(|_, channel| {
+        let Registry {
+            map,
+            limits,
+            unknown_up_to,
+        } = &mut *registry;
+        map.retain(|_, channel| {
             let mut state = channel.lock();
-            state.history.expire(now, max_age);
+            state.history.expire(now, limits.max_age);
             let keep = state.subscribers > 0 || state.history.replayable_len() > 0;
             if !keep {
                 state.removed = true;
+                Self::forget(unknown_up_to, &state);
             }
             keep
         });
@@ -403,12 +452,17 @@ impl Channels {
     /// channel left with no streaming subscriber goes at once, as in the
     /// original.
     pub fn clear_all(&self) {
-        self.lock().map.retain(|_, channel| {
+        let mut registry = self.lock();
+        let Registry {
+            map, unknown_up_to, ..
+        } = &mut *registry;
+        map.retain(|_, channel| {
             let mut state = channel.lock();
             state.history.clear();
             let keep = state.subscribers > 0;
             if !keep {
                 state.removed = true;
+                Self::forget(unknown_up_to, &state);
             }
             keep
         });

@@ -231,3 +231,46 @@ fn a_publish_never_goes_below_an_appended_id() {
         "the sequence moved past it for every channel"
     );
 }
+
+#[test]
+fn a_resume_from_before_the_process_knew_the_ids_is_a_gap() {
+    let ids = Ids::starting_at(500);
+    let ch = channels();
+    ch.set_known_from(ids.peek());
+    let m = ch.publish("a", Bytes::from_static(b"x"), &ids, ctx());
+    let (_, waiter) = waiter();
+    let mut out = Vec::new();
+    let (_sub, gap) = ch.subscribe_resuming("a", Backlog::After(100), &waiter, &mut out);
+    let expected = Gap {
+        requested: 101,
+        oldest: Some(m.id),
+    };
+    assert_eq!(gap, Some(expected), "ids 101..500 may have been on it");
+    let (_sub, gap) = ch.subscribe_resuming("a", Backlog::After(499), &waiter, &mut out);
+    assert_eq!(gap, None, "everything from 500 on is known");
+}
+
+#[test]
+fn a_channel_freed_after_losing_messages_keeps_the_gap_for_its_successor() {
+    let ids = Ids::starting_at(1);
+    let ch = channels();
+    for _ in 0..2 {
+        ch.publish("gone", Bytes::from_static(b"x"), &ids, ctx());
+    }
+    // Everything expires and the channel is freed.
+    ch.housekeep(ctx().now + 1000);
+    assert!(ch.is_empty());
+    let (_, waiter) = waiter();
+    let mut out = Vec::new();
+    let (_sub, gap) = ch.subscribe_resuming("gone", Backlog::After(0), &waiter, &mut out);
+    let expected = Gap {
+        requested: 1,
+        oldest: None,
+    };
+    assert_eq!(
+        gap,
+        Some(expected),
+        "messages 1 and 2 expired: never silent"
+    );
+    assert!(out.is_empty());
+}

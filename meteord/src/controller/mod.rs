@@ -220,6 +220,10 @@ mod tests {
             })
         }
 
+        fn next_id(&self) -> u64 {
+            self.next.load(Ordering::SeqCst)
+        }
+
         fn save(&self) -> io::Result<()> {
             Ok(())
         }

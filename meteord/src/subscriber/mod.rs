@@ -256,12 +256,15 @@ async fn serve_stream(
     let info = channel_info(state, &mode, &req);
     let mut live = Live::new(state.clone(), stream, conn.clone(), mode.clone());
     let mut backlog = Vec::new();
+    let mut gaps = Vec::new();
     for (name, marker) in &req.channels {
-        live.join(name, *marker, &mut backlog);
+        live.join(name, *marker, &mut backlog, &mut gaps);
     }
     let mut head = Vec::with_capacity(settings.header_template.len() + 256);
     mode.framing
         .head(&mut head, &HeaderValues::now("200 OK", &info));
+    // Gaps come before any message: a client learns what it lost first.
+    head.extend_from_slice(&gaps);
     live.start(head, backlog).await
 }
 
@@ -324,7 +327,12 @@ mod tests {
         let mode = state.modes().get("xhrinteractive").clone();
         let mut live = Live::new(state.clone(), server, conn, mode.clone());
         let mut backlog = Vec::new();
-        live.join("c", crate::channel::Backlog::All, &mut backlog);
+        live.join(
+            "c",
+            crate::channel::Backlog::All,
+            &mut backlog,
+            &mut Vec::new(),
+        );
         let live = live.start(b"HEAD|".to_vec(), backlog).await.unwrap();
         let live = live.expect("a persistent mode goes on after its backlog");
         tokio::spawn(live.run());

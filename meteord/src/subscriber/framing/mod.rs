@@ -14,7 +14,10 @@
 //! and no pointer per connection.
 //!
 //! Today there is one framing, [`Classic`]: Meteor's templates
-//! (`classic.rs`). EventSource and WebSocket (issue 12) will be two more
+//! (`classic.rs`). `event.rs` renders the JSON objects (message, gap) the
+//! EventSource and WebSocket framings share; gaps (a resume the history
+//! no longer covers, [`crate::channel::Gap`]) reach a framing through
+//! [`Framing::gap`] before any message of the channel. EventSource and WebSocket (issue 12) will be two more
 //! files beside it, `eventsource.rs` and `websocket.rs`, each a variant
 //! here, picked when a mode is compiled. EventSource renders an `id:` /
 //! `data: <JSON>` event per message, a `: ping` comment, its head from the
@@ -29,6 +32,7 @@
 //! word or, only while a frame is incomplete, in a box beside it.
 
 mod classic;
+pub mod event;
 
 use std::ops::Range;
 
@@ -112,6 +116,18 @@ impl Framing {
     pub fn message(&self, message: &Message) -> (Bytes, Option<Range<usize>>) {
         match self {
             Framing::Classic(c) => c.message(message),
+        }
+    }
+
+    /// Append the event that tells a resuming client its `channel` lost
+    /// messages from `requested` on; the first it will get is `oldest`.
+    /// The classic framing has no such event (the original never signals
+    /// one): it writes nothing.
+    pub fn gap(&self, out: &mut Vec<u8>, channel: &[u8], requested: u64, oldest: u64) {
+        match self {
+            Framing::Classic(_) => {
+                let _ = (out, channel, requested, oldest);
+            }
         }
     }
 

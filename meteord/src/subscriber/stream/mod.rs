@@ -277,14 +277,29 @@ impl Live {
         }
     }
 
-    /// Join `channel`; its replay for `backlog` is appended to `replay`.
-    /// From here on, dropping the stream (on any error too) leaves it.
-    pub fn join(&mut self, channel: &str, backlog: Backlog, replay: &mut Vec<Arc<Message>>) {
-        let subscription = self
+    /// Join `channel`; its replay for `backlog` is appended to `replay`,
+    /// and when `backlog` resumes from an id the history no longer holds,
+    /// the framing's gap event goes to `gaps` (to be written before the
+    /// replay). From here on, dropping the stream (on any error too)
+    /// leaves it.
+    pub fn join(
+        &mut self,
+        channel: &str,
+        backlog: Backlog,
+        replay: &mut Vec<Arc<Message>>,
+        gaps: &mut Vec<u8>,
+    ) {
+        let (subscription, gap) = self
             .state
             .channels
-            .subscribe(channel, backlog, &self.conn, replay);
+            .subscribe_resuming(channel, backlog, &self.conn, replay);
         self.subscriptions.push(subscription);
+        if let Some(gap) = gap {
+            let oldest = gap.oldest.unwrap_or_else(|| self.state.broker.next_id());
+            self.progress
+                .framing()
+                .gap(gaps, channel.as_bytes(), gap.requested, oldest);
+        }
     }
 
     /// Write `head` and the whole `backlog` (what [`Live::join`] gathered)
