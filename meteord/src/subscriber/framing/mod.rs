@@ -138,6 +138,15 @@ impl Framing {
         }
     }
 
+    /// The ping's bytes when they are the same for every stream and every
+    /// time: the daemon's clock then writes them itself
+    /// ([`crate::write_turn`]). `None` = the stream renders each ping.
+    pub fn constant_ping(&self) -> Option<&Bytes> {
+        match self {
+            Framing::Classic(c) => c.constant_ping(),
+        }
+    }
+
     /// Append what a stream gets when the daemon stops, before [`Framing::close`].
     pub fn shutdown(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {

@@ -20,10 +20,11 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+mod clock_ping;
 mod task;
 
 use bytes::Bytes;
@@ -38,6 +39,8 @@ use crate::clock::{MAX_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, secs32};
 use crate::connections::{Conn, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
+use crate::write_turn::Begin;
+pub use clock_ping::ping_from_clock;
 pub use task::LiveTask;
 
 /// Messages read from the histories per pass before writing.
@@ -249,6 +252,9 @@ pub struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        // Before the socket closes (the fields drop after this): the clock
+        // must never write to its fd number again.
+        self.conn.write_turn.close();
         self.leave_channels();
         if self.detached {
             Stats::sub(&self.state.stats.current_subscribers, 1);
@@ -406,6 +412,12 @@ impl Live {
     /// Everything a wake-up may mean: stop, reload, ping, MaxTime, new
     /// messages. Returns true when the stream is over.
     async fn on_wake(&mut self) -> io::Result<bool> {
+        if self.conn.write_turn.owed() {
+            // The clock wrote part of a ping: finish it, even if nothing
+            // else is to be written (boxed: rare, and kept out of the size
+            // of every wake-up's work).
+            Box::pin(self.send(&[])).await?;
+        }
         let end = 'end: {
             if self.conn.stop_reason() != StopReason::Running {
                 break 'end End::Shutdown;
@@ -476,14 +488,37 @@ impl Live {
         Output::Owned(last)
     }
 
-    /// Write `bytes`. Almost always the socket takes them at once, with no
-    /// future and no allocation; only a full socket takes the boxed slow
-    /// path, so an idle stream's task does not carry a write's state.
+    /// Write `bytes`, in this stream's turn ([`crate::write_turn`]): first
+    /// the rest of a ping the clock could write only in part. Almost always
+    /// the socket takes them at once, with no future and no allocation;
+    /// only a full socket takes the boxed slow path, so an idle stream's
+    /// task does not carry a write's state.
+    /// Write the rest of a ping the clock wrote in part. Rare (the clock
+    /// met an almost full socket), so boxed: it adds a pointer, not a
+    /// write's state, to every wake-up's work.
+    fn finish_ping(&mut self) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            if let Some(rest) = self.state.ping_rests.take(self.conn.number) {
+                self.woken |= write_out(&self.state, &mut self.stream, &self.conn, &rest).await?;
+            }
+            Ok(())
+        })
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.conn.write_turn.stream_begin() == Begin::FinishPing
+            && let Err(e) = self.finish_ping().await
+        {
+            self.conn.write_turn.stream_end();
+            return Err(e);
+        }
         let rest = match self.stream.try_write(bytes) {
             Ok(n) => &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
-            Err(e) => return Err(e),
+            Err(e) => {
+                self.conn.write_turn.stream_end();
+                return Err(e);
+            }
         };
         let written = (bytes.len() - rest.len()) as u64;
         if written > 0 {
@@ -492,11 +527,15 @@ impl Live {
                 .fetch_add(written, Ordering::Relaxed);
             Stats::add(&self.state.stats.total_outbound_bytes, written);
         }
+        let mut result = Ok(());
         if !rest.is_empty() {
-            self.woken |=
-                Box::pin(write_out(&self.state, &mut self.stream, &self.conn, rest)).await?;
+            match Box::pin(write_out(&self.state, &mut self.stream, &self.conn, rest)).await {
+                Ok(woken) => self.woken |= woken,
+                Err(e) => result = Err(e),
+            }
         }
-        Ok(())
+        self.conn.write_turn.stream_end();
+        result
     }
 
     /// Everything after the cursors, rendered for one write (bounded by
