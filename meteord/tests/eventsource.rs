@@ -66,6 +66,15 @@ fn head_and_events_are_exact_and_channels_share_one_id_sequence() {
 }
 
 #[test]
+fn channel_info_has_no_place_in_an_event_stream() {
+    let daemon = start("es-chinfo", &["-SendChannelInfo", "1"]);
+    let a = daemon.publish("chat", "one");
+    let mut client = open(daemon.sub, "/push/h/eventsource/chat.h", &[]);
+    let expected = [HEAD.to_string(), plain(a, "chat", "one")].concat();
+    assert_stream(&mut client, &expected, &plain(a, "chat", "one"));
+}
+
+#[test]
 fn text_is_json_unicode_kept_invalid_utf8_replaced() {
     let daemon = start("es-json", &[]);
     let mut client = open(daemon.sub, "/push/h/eventsource/chat", &[]);
@@ -337,7 +346,13 @@ fn listings_and_stats_count_eventsource_streams() {
     let m = daemon.publish("chat", "m");
     client.wait_for(&plain(m, "chat", "m"));
     let mut ctl = daemon.controller();
-    let subs = ctl.command("LISTSUBSCRIBERS");
+    // The count follows the write the client already read: wait for it.
+    let deadline = Instant::now() + WAIT;
+    let mut subs = ctl.command("LISTSUBSCRIBERS");
+    while !subs.contains(" 1 \"es-test\"\r\n") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        subs = ctl.command("LISTSUBSCRIBERS");
+    }
     let line = subs
         .split("\r\n")
         .find(|l| l.starts_with("eshost 127.0.0.1 "))
