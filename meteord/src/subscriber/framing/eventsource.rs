@@ -36,6 +36,9 @@ use crate::template::push_number;
 /// The mode that speaks EventSource.
 pub const MODE: &str = "eventsource";
 
+/// A comment: keeps proxies and the browser from timing the stream out.
+const PING: &[u8] = b": ping\n\n";
+
 /// One EventSource mode, compiled.
 #[derive(Debug)]
 pub struct EventSource {
@@ -45,6 +48,7 @@ pub struct EventSource {
     allow_origin: String,
     /// Nothing: the stream ends at close.
     close: Bytes,
+    ping: Bytes,
 }
 
 impl EventSource {
@@ -76,6 +80,7 @@ impl EventSource {
             head: Bytes::from(head),
             allow_origin,
             close: Bytes::new(),
+            ping: Bytes::from_static(PING),
         }
     }
 
@@ -126,7 +131,12 @@ impl EventSource {
     }
 
     pub fn ping(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b": ping\n\n");
+        out.extend_from_slice(PING);
+    }
+
+    /// The ping never changes: the clock writes it itself.
+    pub fn constant_ping(&self) -> &Bytes {
+        &self.ping
     }
 
     pub fn close(&self) -> &Bytes {

@@ -158,6 +158,7 @@ impl Framing {
     pub fn constant_ping(&self) -> Option<&Bytes> {
         match self {
             Framing::Classic(c) => c.constant_ping(),
+            Framing::EventSource(e) => Some(e.constant_ping()),
         }
     }
 
