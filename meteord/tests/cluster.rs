@@ -239,6 +239,34 @@ fn redis_restarted_empty_ids_keep_increasing_and_the_gap_is_reported() {
 }
 
 #[test]
+fn a_node_that_fell_behind_the_trimmed_log_catches_up_from_the_histories() {
+    let redis = Redis::start("trim");
+    let a = node("trim-a", &redis, &[]);
+    let b = node("trim-b", &redis, &[]);
+    let mut on_b = subscribe(&b, "hb", "t");
+    let first = a.publish("t", "t1");
+    wait_lines(&mut on_b, 1);
+    // b is frozen while the log moves on and is trimmed past what b has:
+    // only the channel histories still hold the stretch it missed.
+    b.signal("STOP");
+    let ids: Vec<u64> = ["t2", "t3", "t4"].iter().map(|t| a.publish("t", t)).collect();
+    assert_eq!(redis.command(&["XTRIM", "meteord:{m}:log", "MAXLEN", "1"]), ":3\r\n");
+    b.signal("CONT");
+    assert_eq!(
+        wait_lines(&mut on_b, 4),
+        [
+            script_p(first, "t", "t1"),
+            script_p(ids[0], "t", "t2"),
+            script_p(ids[1], "t", "t3"),
+            script_p(ids[2], "t", "t4"),
+        ]
+    );
+    on_b.idle_for(Duration::from_millis(300));
+    assert_eq!(message_lines(&on_b.received).len(), 4, "nothing twice");
+    assert_eq!(stat(&b, "cluster_gaps").as_deref(), Some("1"));
+}
+
+#[test]
 fn a_late_node_serves_resumes_from_the_shared_history_first() {
     let redis = Redis::start("late");
     let a = node("late-a", &redis, &[]);
