@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 const EXIT_USAGE: u8 = 64;
 /// How long a cluster node waits at start to load the shared history
 /// before it serves anyway (Redis unreachable).
-const CLUSTER_STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const CLUSTER_STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// jemalloc instead of glibc's malloc: its size classes fit the daemon's
 /// per-connection allocations (tokio's 128-byte-aligned task cells and I/O

@@ -249,8 +249,14 @@ fn a_node_that_fell_behind_the_trimmed_log_catches_up_from_the_histories() {
     // b is frozen while the log moves on and is trimmed past what b has:
     // only the channel histories still hold the stretch it missed.
     b.signal("STOP");
-    let ids: Vec<u64> = ["t2", "t3", "t4"].iter().map(|t| a.publish("t", t)).collect();
-    assert_eq!(redis.command(&["XTRIM", "meteord:{m}:log", "MAXLEN", "1"]), ":3\r\n");
+    let ids: Vec<u64> = ["t2", "t3", "t4"]
+        .iter()
+        .map(|t| a.publish("t", t))
+        .collect();
+    assert_eq!(
+        redis.command(&["XTRIM", "meteord:{m}:log", "MAXLEN", "1"]),
+        ":3\r\n"
+    );
     b.signal("CONT");
     assert_eq!(
         wait_lines(&mut on_b, 4),
@@ -288,6 +294,29 @@ fn a_late_node_serves_resumes_from_the_shared_history_first() {
     // Above everything before it (the late node's clock floor may move
     // the sequence on; it never goes back).
     assert!(late.publish("y", "y2") > x2);
+}
+
+#[test]
+fn a_node_started_while_redis_is_down_serves_refuses_publishes_then_loads() {
+    let mut redis = Redis::start("down");
+    let up = node("down-up", &redis, &[]);
+    let old = up.publish("d", "stored");
+    drop(up);
+    redis.stop();
+    // The node waits a bounded time (5 s) for Redis, then serves anyway.
+    let late = node("down-late", &redis, &[]);
+    assert_eq!(
+        stat(&late, "cluster_state").as_deref(),
+        Some("reconnecting")
+    );
+    let reply = late.controller().command("ADDMESSAGE d refused");
+    assert!(reply.starts_with("ERR Redis unreachable: "), "{reply:?}");
+    redis.start_again();
+    wait_state(&late, "connected");
+    // What Redis kept is loaded once it answers.
+    let mut resumed = late.get(&format!("/push/p/xhrinteractive/d.r{old}"));
+    assert_eq!(wait_lines(&mut resumed, 1), [script_p(old, "d", "stored")]);
+    assert!(late.publish("d", "accepted") > old);
 }
 
 #[test]

@@ -183,7 +183,10 @@ impl Broker for RedisBroker {
                     if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
                         // The connection may be dead while the feed's
                         // still looks fine: have the feed reconnect both.
-                        shared.broken.notify_one();
+                        // Only a feed tailing now is told (no permit is
+                        // kept for a later session, which would reconnect
+                        // a fresh connection for nothing).
+                        shared.broken.notify_waiters();
                     }
                     failed(format!("Redis: {e}"))
                 }

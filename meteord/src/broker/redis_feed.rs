@@ -155,6 +155,12 @@ async fn apply(
             return Ok(());
         }
         shared.observe(entry.id);
+        *cursor = entry.id;
+        if entry.channel.is_empty() {
+            // Not written by our script: no channel to put it in.
+            tracing::warn!(id = entry.id, "log entry without a channel; skipped");
+            continue;
+        }
         let message = Stamped {
             id: entry.id,
             timestamp: entry.millis / 1000,
@@ -162,7 +168,6 @@ async fn apply(
         };
         // Stale = already here (loaded from a history): nothing to do.
         let _ = state.channels.append(&entry.channel, message, ctx);
-        *cursor = entry.id;
         let lag = unix_millis().saturating_sub(entry.millis);
         state
             .stats
