@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::redis::{Redis, line_id, message_lines, node, script_p};
+use support::redis::{Redis, line_id, message_lines, node, script_p, tls_node};
 use support::{Client, Daemon, WAIT};
 
 /// Read until `client` has `n` message lines; return them.
@@ -375,6 +375,22 @@ fn a_stalled_redis_is_detected_within_the_bound() {
             .command("ADDMESSAGE s back")
             .starts_with("OK\t")
     );
+}
+
+#[test]
+fn rediss_with_a_password_in_the_url() {
+    let redis = Redis::start_tls("tls", "s3cret");
+    let a = tls_node("tls-a", &redis);
+    let b = tls_node("tls-b", &redis);
+    let mut on_b = subscribe(&b, "hb", "secure");
+    let id = a.publish("secure", "over-tls");
+    assert_eq!(
+        wait_lines(&mut on_b, 1),
+        [script_p(id, "secure", "over-tls")]
+    );
+    // The password never reaches the log.
+    assert!(a.log_text().contains("rediss://***@127.0.0.1:"));
+    assert!(!a.log_text().contains("s3cret"));
 }
 
 #[test]

@@ -16,6 +16,8 @@ pub struct Redis {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// TLS only (`rediss://`), with this password; its CA is `ca.pem`.
+    tls_password: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -29,19 +31,80 @@ impl Redis {
             child: None,
             port: free_port(),
             dir: scratch(&format!("redis-{name}")),
+            tls_password: None,
         };
         redis.spawn();
         redis
     }
 
+    /// A server that speaks TLS only and wants `password`, with a
+    /// certificate for 127.0.0.1 from a CA made here by openssl
+    /// ([`Redis::ca_file`]).
+    pub fn start_tls(name: &str, password: &str) -> Redis {
+        let dir = scratch(&format!("redis-{name}"));
+        let openssl = |args: &str| {
+            let status = Command::new("openssl")
+                .args(args.split(' '))
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl (Debian package openssl) is needed for the TLS test");
+            assert!(status.success(), "openssl {args}");
+        };
+        openssl(
+            "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+             -subj /CN=meteord-test-ca",
+        );
+        openssl(
+            "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+        );
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+             -days 2 -extfile san.ext",
+        );
+        let mut redis = Redis {
+            child: None,
+            port: free_port(),
+            dir,
+            tls_password: Some(password.to_owned()),
+        };
+        redis.spawn();
+        redis
+    }
+
+    /// The CA that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     /// `ClusterRedis` for this server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.tls_password {
+            Some(password) => format!("rediss://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls_password {
+            None => command.args(["--port", &port]),
+            Some(password) => command
+                .args(["--port", "0", "--tls-port", &port])
+                .args([
+                    "--tls-cert-file",
+                    "server.pem",
+                    "--tls-key-file",
+                    "server.key",
+                ])
+                .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+                .args(["--requirepass", password]),
+        };
+        let child = command
             .args([
                 "--save",
                 "",
@@ -65,7 +128,13 @@ impl Redis {
             });
         self.child = Some(child);
         let deadline = Instant::now() + WAIT;
-        while self.try_command(&["PING"]).as_deref() != Some("+PONG\r\n") {
+        // A TLS server is ready when its port accepts (the test speaks no
+        // TLS); a plain one when it answers PING.
+        let ready = |r: &Redis| match r.tls_password {
+            Some(_) => TcpStream::connect(("127.0.0.1", r.port)).is_ok(),
+            None => r.try_command(&["PING"]).as_deref() == Some("+PONG\r\n"),
+        };
+        while !ready(self) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server never answered PING"
@@ -175,6 +244,30 @@ impl Drop for Redis {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A cluster node on the TLS `redis`, trusting its CA (rustls reads
+/// SSL_CERT_FILE), with the harness's usual arguments.
+pub fn tls_node(name: &str, redis: &Redis) -> Daemon {
+    let dir = scratch(name);
+    let mut args: Vec<String> = super::DEBUG_ARGS
+        .iter()
+        .chain(super::BUILTIN)
+        .chain(super::LOOPBACK_ANY_PORT)
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["-ClusterRedis".to_owned(), redis.url()]);
+    let mut child = Command::new(super::bin())
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .env("SSL_CERT_FILE", redis.ca_file())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn meteord");
+    let stderr = child.stderr.take().expect("stderr");
+    Daemon::attach(child, Box::new(stderr), dir, args)
 }
 
 /// A cluster node on `redis`: the test defaults plus `extra`.
