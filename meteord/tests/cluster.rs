@@ -239,6 +239,43 @@ fn redis_restarted_empty_ids_keep_increasing_and_the_gap_is_reported() {
 }
 
 #[test]
+fn a_node_cut_off_from_redis_catches_up_from_the_log_before_live_messages() {
+    let redis = Redis::start("cut");
+    let a = node("cut-a", &redis, &[]);
+    let b = node("cut-b", &redis, &[]);
+    let mut on_b = subscribe(&b, "hb", "k");
+    let first = a.publish("k", "k1");
+    wait_lines(&mut on_b, 1);
+    // b is frozen, then every connection to Redis is cut: b wakes up to
+    // dead sockets while a (reconnected) has published on.
+    b.signal("STOP");
+    let missed: Vec<u64> = ["k2", "k3"].iter().map(|t| a.publish("k", t)).collect();
+    assert!(
+        redis
+            .command(&["CLIENT", "KILL", "TYPE", "normal"])
+            .starts_with(':')
+    );
+    b.signal("CONT");
+    wait_state(&b, "connected");
+    wait_state(&a, "connected");
+    let live = a.publish("k", "k4");
+    assert_eq!(
+        wait_lines(&mut on_b, 4),
+        [
+            script_p(first, "k", "k1"),
+            script_p(missed[0], "k", "k2"),
+            script_p(missed[1], "k", "k3"),
+            script_p(live, "k", "k4"),
+        ]
+    );
+    on_b.idle_for(Duration::from_millis(300));
+    assert_eq!(message_lines(&on_b.received).len(), 4, "nothing twice");
+    assert_eq!(stat(&b, "cluster_reconnects").as_deref(), Some("1"));
+    // Caught up from the log itself: nothing was missing from it.
+    assert_eq!(stat(&b, "cluster_gaps").as_deref(), Some("0"));
+}
+
+#[test]
 fn a_node_that_fell_behind_the_trimmed_log_catches_up_from_the_histories() {
     let redis = Redis::start("trim");
     let a = node("trim-a", &redis, &[]);
