@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use meteord::broker::{RedisBroker, redact_url};
 use meteord::config::{self, CommandLine, Config, Invocation};
 use meteord::ids::Ids;
 use meteord::log::LogHandle;
@@ -17,6 +18,9 @@ use tokio::sync::mpsc;
 
 /// Exit status for a bad command line or configuration (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
+/// How long a cluster node waits at start to load the shared history
+/// before it serves anyway (Redis unreachable).
+const CLUSTER_STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// jemalloc instead of glibc's malloc: its size classes fit the daemon's
 /// per-connection allocations (tokio's 128-byte-aligned task cells and I/O
@@ -81,11 +85,30 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
         "meteord starting"
     );
     let pid_file = config.pid_file.clone().filter(|_| detach);
+    let cluster = match config.cluster_redis.as_deref() {
+        Some(url) => {
+            // The clock floor: a node's first ids lie above anything a
+            // cluster that lost its Redis data could have handed out.
+            let floor = Ids::open(None)?.peek().max(ids.peek()).saturating_sub(1);
+            let broker = RedisBroker::new(url, floor)
+                .map_err(|e| anyhow::anyhow!("ClusterRedis {}: {e}", redact_url(url)))?;
+            tracing::info!(redis = %redact_url(url), "cluster node: ids and history in Redis");
+            Some(Arc::new(broker))
+        }
+        None => None,
+    };
     // Ids below the first one this process hands out were handed out by an
     // earlier run, whose histories are gone: a resume from there is a gap.
+    // (A cluster node learns what the shared histories hold as it loads
+    // them: redis_feed.rs.)
     let known_from = ids.peek();
-    let state = Arc::new(State::new(config, ids));
-    state.channels.set_known_from(known_from);
+    let state = Arc::new(match &cluster {
+        Some(broker) => State::with_broker(config, broker.clone()),
+        None => State::new(config, ids),
+    });
+    if cluster.is_none() {
+        state.channels.set_known_from(known_from);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,6 +117,11 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     let result = runtime.block_on(async move {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(forward_signals(tx, cli, log));
+        if let Some(broker) = cluster {
+            // Before the accept loops: a late node has the shared history
+            // before it serves a resume.
+            broker.start(state.clone(), CLUSTER_STARTUP_WAIT).await;
+        }
         daemon::notify_ready("serving");
         server::run(listeners, state, rx).await
     });

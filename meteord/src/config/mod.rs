@@ -141,6 +141,10 @@ pub struct Config {
     /// Seconds SIGTERM waits for subscribers' buffers to drain.
     pub shutdown_timeout: u64,
 
+    // cluster broker (issue 13)
+    /// `ClusterRedis`: the Redis URL of the cluster; `None` = a single node.
+    pub cluster_redis: Option<String>,
+
     /// Lines and values accepted but without effect or read differently
     /// from how they look (`file:line: …`), for the log at start.
     pub notes: Vec<String>,

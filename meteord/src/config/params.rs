@@ -45,6 +45,8 @@ pub(crate) enum Kind {
     TimeFormat,
     /// Debug level: Perl-false text is 0, any other its number (at least 1).
     Level,
+    /// A `redis://` or `rediss://` URL, or empty for none (ClusterRedis).
+    RedisUrl,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Facility => "<facility>",
             Kind::TimeFormat => "<format>",
             Kind::Level => "<level>",
+            Kind::RedisUrl => "<redis://host:port/db>",
         }
     }
 }
@@ -101,6 +104,14 @@ params! {
     CLOSE_ON_EVENT: "CloseOnEvent", Kind::Flag, "0", true,
         "1 = end the response as soon as at least one message has been sent (after the \
          whole backlog): long polling.";
+    // cluster broker (issue 13); here and not at the end because -help
+    // lists the table in alphabetical order (names_are_unique_and_sorted).
+    CLUSTER_REDIS: "ClusterRedis", Kind::RedisUrl, "", false,
+        "Run as one node of a cluster on Redis: redis://[:password@]host:port/db or \
+         rediss://... (TLS). Every node then takes message ids from one cluster-wide \
+         sequence, shares the channel histories (bounded by MaxMessagesPerChannel and \
+         MaxMessageAge) and delivers every message published on any node. Empty = a \
+         single node with no Redis at all. Needs a restart to change.";
     CONFIG_FILE_LOCATION: "ConfigFileLocation", Kind::Path, "/etc/meteord.conf", false,
         "The configuration file. If it does not exist (or the name is empty), the \
          built-in configuration (the shipped conf/meteord.conf with its mode sections) is \
@@ -456,6 +467,7 @@ mod tests {
             "ShutdownTimeout",
             "EventSourceAllowOrigin",
             "EventSourceRetry",
+            "ClusterRedis",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

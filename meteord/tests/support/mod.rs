@@ -9,6 +9,7 @@ pub mod controller;
 pub mod eventsource;
 pub mod http;
 pub mod process;
+pub mod redis;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
