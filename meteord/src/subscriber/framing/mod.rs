@@ -15,19 +15,21 @@
 //!
 //! Framings: [`Classic`], Meteor's templates (`classic.rs`), and
 //! [`EventSource`] (`eventsource.rs`), picked for the mode named
-//! `eventsource` by its name. `event.rs` renders the JSON objects (message, gap) the
-//! EventSource and WebSocket framings share; gaps (a resume the history
-//! no longer covers, [`crate::channel::Gap`]) reach a framing through
-//! [`Framing::gap`] before any message of the channel. EventSource needs
-//! the request's `Last-Event-ID` only to choose the backlog, before the
-//! stream starts (`super::request::resume_after`). WebSocket (issue 12)
-//! will be one more file beside them, `websocket.rs`, a variant here; it renders one text frame per message, answers the upgrade with
-//! `101` (so [`HeaderValues`] gains the request's key), pings with a ping
-//! frame, closes with a close frame (1001 on shutdown), and is the first
-//! framing whose client input means something (subscribe, unsubscribe,
-//! pong): its [`Framing::input`] parses frames, and it needs a small
-//! per-connection parse state, which will sit in the connection's `input`
-//! word or, only while a frame is incomplete, in a box beside it.
+//! `eventsource` by its name. `event.rs` renders the JSON objects
+//! (message, gap) the EventSource and WebSocket framings share; gaps (a
+//! resume the history no longer covers, [`crate::channel::Gap`]) reach a
+//! framing through [`Framing::gap`] before any message of the channel.
+//! EventSource needs the request's `Last-Event-ID` only to choose the
+//! backlog, before the stream starts (`super::request::resume_after`).
+//! WebSocket (issue 12) will be one more file beside them, `websocket.rs`,
+//! a variant here; it renders one text frame per message, answers the
+//! upgrade with `101` (so [`HeaderValues`] gains the request's key),
+//! pings with a ping frame, closes with a close frame (1001 on shutdown),
+//! and is the first framing whose client input means something
+//! (subscribe, unsubscribe, pong): its [`Framing::input`] parses frames,
+//! and it needs a small per-connection parse state, which will sit in the
+//! connection's `input` word or, only while a frame is incomplete, in a
+//! box beside it.
 
 mod classic;
 pub mod event;
