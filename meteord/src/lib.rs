@@ -52,6 +52,7 @@ pub mod document;
 pub mod http;
 pub mod ids;
 pub mod log;
+pub mod persist;
 pub mod server;
 pub mod state;
 pub mod stats;

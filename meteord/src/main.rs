@@ -3,15 +3,12 @@
 //! runtime — a runtime created before `fork()` is dead in the child, and
 //! privileged ports must be bound while still root.
 
-use std::process::ExitCode;
-use std::sync::Arc;
-
 use meteord::config::{self, CommandLine, Config, Invocation};
 use meteord::ids::Ids;
 use meteord::log::LogHandle;
 use meteord::server::{self, Control, Listeners};
-use meteord::state::State;
-use meteord::{daemon, log};
+use meteord::{daemon, log, persist};
+use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -53,6 +50,9 @@ fn main() -> ExitCode {
             // When detached, this reaches the terminal of whoever started us.
             daemon::report_startup_failure(&format!("{e:#}"));
             eprintln!("meteord: {e:#}");
+            if e.downcast_ref::<persist::LoadError>().is_some() {
+                return ExitCode::from(persist::EXIT_HISTORY_FILE);
+            }
             ExitCode::FAILURE
         }
     }
@@ -61,6 +61,8 @@ fn main() -> ExitCode {
 fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     // Before binding: the connection limit is sized by it (daemon.rs).
     let fd_limit = meteor_proto::fd_limit::raise_fd_limit();
+    // Read (and refused if damaged) before anything is bound.
+    let history = persist::load(&config)?;
     let listeners = Listeners::bind(&config)?;
     let under_systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
     let detach = !(config.foreground || config.debug > 0 || under_systemd);
@@ -81,7 +83,8 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
         "meteord starting"
     );
     let pid_file = config.pid_file.clone().filter(|_| detach);
-    let state = Arc::new(State::new(config, ids));
+    // Histories refilled before the runtime accepts anybody.
+    let (state, history) = persist::start(config, ids, history)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +93,9 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     let result = runtime.block_on(async move {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(forward_signals(tx, cli, log));
+        if let Some(history) = history {
+            tokio::spawn(persist::compaction::run(state.clone(), history));
+        }
         daemon::notify_ready("serving");
         server::run(listeners, state, rx).await
     });

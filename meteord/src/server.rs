@@ -167,8 +167,9 @@ pub async fn run(
             Control::Reload(new) => reload(&state, *new),
             Control::ClearChannels => {
                 tracing::info!("clearing all channel buffers");
-                // Channels left without a streaming subscriber go at once.
-                state.channels.clear_all();
+                // Channels left without a streaming subscriber go at once;
+                // the broker clears what it keeps too (the history file).
+                state.broker.clear(&state);
             }
             Control::ClearDocuments => {
                 tracing::info!("dropping the document cache");

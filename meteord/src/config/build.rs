@@ -462,6 +462,13 @@ pub(crate) fn build(
         header_timeout: global.number(&p::HEADER_TIMEOUT)?,
         write_timeout: global.number(&p::WRITE_TIMEOUT)?,
         shutdown_timeout: global.number(&p::SHUTDOWN_TIMEOUT)?,
+        // history (issue 14)
+        history_file: global.optional_path(&p::HISTORY_FILE),
+        history_fsync: global.get(&p::HISTORY_FSYNC, |v| {
+            crate::persist::FsyncPolicy::parse(v).ok_or_else(|| {
+                "must be always, everysec or no (Redis' appendfsync words)".to_owned()
+            })
+        })?,
         notes: all_notes,
         modes: Modes {
             default: default_mode,

@@ -45,6 +45,11 @@ pub(crate) enum Kind {
     TimeFormat,
     /// Debug level: Perl-false text is 0, any other its number (at least 1).
     Level,
+    /// One of a few words (`HistoryFsync`), shown as `placeholder`.
+    Choice {
+        words: &'static [&'static str],
+        placeholder: &'static str,
+    },
 }
 
 impl Kind {
@@ -64,6 +69,7 @@ impl Kind {
             Kind::Facility => "<facility>",
             Kind::TimeFormat => "<format>",
             Kind::Level => "<level>",
+            Kind::Choice { placeholder, .. } => placeholder,
         }
     }
 }
@@ -137,6 +143,17 @@ params! {
     HEADER_TIMEOUT: "HeaderTimeout", Kind::Seconds { min: 1 }, "10", false,
         "Seconds a client may take to send its request line and headers before it is \
          disconnected.";
+    // history (issue 14)
+    HISTORY_FILE: "HistoryFile", Kind::OptionalPath, "", false,
+        "File every acknowledged message is appended to (before its OK), so the channels' \
+         histories survive a restart or a crash (empty = none: histories start empty). \
+         Compacted in the background; SIGUSR1 empties it. See docs/history.md.";
+    HISTORY_FSYNC: "HistoryFsync",
+        Kind::Choice { words: &["always", "everysec", "no"], placeholder: "<always|everysec|no>" },
+        "everysec", false,
+        "When HistoryFile reaches the disk: always (before each OK; concurrent publishes \
+         share one fsync), everysec (once a second: a power cut loses at most about a \
+         second; a crash of meteord alone loses nothing) or no (when the kernel writes).";
     LOG_FILENAME: "LogFilename", Kind::OptionalPath, "", false,
         "With Debug on or SyslogFacility none: log to this file (reopened on SIGHUP) \
          instead of stderr. Otherwise every line goes to syslog and this is not used, as \
@@ -426,6 +443,9 @@ mod tests {
             "HeaderTimeout",
             "WriteTimeout",
             "ShutdownTimeout",
+            // history (issue 14)
+            "HistoryFile",
+            "HistoryFsync",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

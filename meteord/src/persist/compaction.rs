@@ -1,0 +1,124 @@
+//! Keeping the history file near the size of what the histories hold.
+//!
+//! Once a second the file's length is compared with its length after the
+//! last compaction; past twice that (and past [`MIN_COMPACT_BYTES`]) it is
+//! rewritten: the messages the histories hold now go to a temporary file
+//! beside it, with no lock held but each channel's for an instant; then,
+//! under the writer lock, the records appended meanwhile are copied after
+//! them and the temporary file is renamed over the old one. A publish
+//! waits only for that copy of the last moments' records. A record both in
+//! the snapshot and in the copied tail is stored once on restore.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::format::{self, Record};
+use super::writer::HistoryLog;
+use crate::channel::Channels;
+use crate::state::State;
+
+/// Below this the file is never rewritten: not worth a rewrite.
+pub const MIN_COMPACT_BYTES: u64 = 256 << 10;
+/// How often the file's length is checked.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether a file of `len` bytes, `compacted` right after the last
+/// compaction, is due for one.
+pub fn due(len: u64, compacted: u64) -> bool {
+    len > MIN_COMPACT_BYTES.max(compacted.saturating_mul(2))
+}
+
+/// Rewrite the file to hold what `channels` hold. Returns the lengths
+/// before and after, or `None` when a clear came between.
+pub fn compact(log: &HistoryLog, channels: &Channels) -> io::Result<Option<(u64, u64)>> {
+    let mark = log.mark();
+    let messages = channels.stored();
+    let mut name = log.path().file_name().unwrap_or_default().to_os_string();
+    name.push(".compacting");
+    let tmp_path: PathBuf = log.path().with_file_name(name);
+    let write = || -> io::Result<File> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp_path)?;
+        let mut out = BufWriter::new(file);
+        out.write_all(&format::header())?;
+        let mut buf = Vec::new();
+        for m in &messages {
+            buf.clear();
+            let text = m.text();
+            let record = Record {
+                id: m.id,
+                timestamp: m.timestamp,
+                channel: &m.channel,
+                text: &text,
+            };
+            format::encode(&record, &mut buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            out.write_all(&buf)?;
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        // The bulk reaches the disk here, outside the writer lock.
+        file.sync_data()?;
+        Ok(file)
+    };
+    let tmp = match write() {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+    };
+    let before = mark.0;
+    match log.swap_in(mark, tmp, &tmp_path) {
+        Ok(after) => Ok(after.map(|after| (before, after))),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp_path);
+            Err(e)
+        }
+    }
+}
+
+/// The background task: check, compact when due, until the runtime ends.
+pub async fn run(state: Arc<State>, log: Arc<HistoryLog>) {
+    let mut tick = tokio::time::interval(CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (len, compacted) = log.lengths();
+        if !due(len, compacted) {
+            continue;
+        }
+        let (state, log) = (state.clone(), log.clone());
+        let result = tokio::task::spawn_blocking(move || compact(&log, &state.channels)).await;
+        match result {
+            Ok(Ok(Some((before, after)))) => {
+                tracing::info!(before, after, "history file compacted");
+            }
+            Ok(Ok(None)) => tracing::debug!("history file compaction gave way to a clear"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot compact the history file; it keeps growing");
+                // Not again at once: a full disk stays full for a while.
+                tokio::time::sleep(CHECK_INTERVAL * 30).await;
+            }
+            Err(e) => tracing::error!(error = %e, "history file compaction failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_past_twice_the_compacted_size_and_the_floor() {
+        assert!(!due(MIN_COMPACT_BYTES, 10));
+        assert!(due(MIN_COMPACT_BYTES + 1, 10));
+        assert!(!due(3 << 20, 2 << 20));
+        assert!(due((4 << 20) + 1, 2 << 20));
+    }
+}

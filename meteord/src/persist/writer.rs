@@ -1,0 +1,326 @@
+//! Appending to the history file, and getting it to the disk as
+//! `HistoryFsync` says.
+//!
+//! Every append is one `write(2)` of one whole record under the writer
+//! lock, so when the publisher is answered the record is in the page cache
+//! (a `SIGKILL` loses nothing) and records never interleave. A failed or
+//! short write is cut back off the file, so it never leaves a half record
+//! in front of later ones.
+//!
+//! `always` is a group commit: a sync thread waits for appends, takes the
+//! newest sequence number, `fdatasync`s once outside the writer lock, and
+//! releases every publish up to that number; appends arriving during one
+//! sync share the next. `everysec` runs the same thread on a one-second
+//! tick and never makes a publish wait. `no` has no thread.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::format::{self, Record};
+
+/// `HistoryFsync`: when appended records are forced to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before the publisher is answered (group commit).
+    Always,
+    /// Once a second in the background.
+    EverySec,
+    /// When the kernel writes its cache back.
+    No,
+}
+
+impl FsyncPolicy {
+    /// The parameter's words (Redis' `appendfsync` ones).
+    pub fn parse(word: &str) -> Option<FsyncPolicy> {
+        match word {
+            "always" => Some(FsyncPolicy::Always),
+            "everysec" => Some(FsyncPolicy::EverySec),
+            "no" => Some(FsyncPolicy::No),
+            _ => None,
+        }
+    }
+}
+
+/// How far the disk has the appends: sequence numbers up to `synced` are
+/// durable; those up to `failed` were in a sync that failed (`error`).
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    synced: u64,
+    failed: u64,
+    error: Option<Arc<str>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    file: Arc<File>,
+    /// Bytes in the file: where the next record starts.
+    len: u64,
+    /// Sequence number of the last append.
+    written: u64,
+    /// Bumped by every clear, so a compaction that raced one gives up.
+    epoch: u64,
+    /// The file's length right after the last compaction (or the start).
+    compacted_len: u64,
+    /// The sync thread should end.
+    stopping: bool,
+    buf: Vec<u8>,
+}
+
+/// The open history file.
+#[derive(Debug)]
+pub struct HistoryLog {
+    path: PathBuf,
+    policy: FsyncPolicy,
+    inner: Mutex<Inner>,
+    /// Wakes the sync thread (`always`) and ends it.
+    wake: Condvar,
+    durable: watch::Sender<Durable>,
+}
+
+impl HistoryLog {
+    /// Open (or create) the file at `path` for appending; `good_len` is
+    /// what the restore found good ([`super::restore::Loaded`]): a longer
+    /// file has a torn tail, which is cut off here. Starts the sync thread
+    /// (call after any `fork`).
+    pub fn open(path: &Path, policy: FsyncPolicy, good_len: u64) -> io::Result<Arc<HistoryLog>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let mut len = file.metadata()?.len();
+        if len > good_len {
+            file.set_len(good_len)?;
+            len = good_len;
+        }
+        if len == 0 {
+            (&file).write_all(&format::header())?;
+            len = format::HEADER_LEN as u64;
+        }
+        if policy != FsyncPolicy::No {
+            file.sync_all()?;
+            sync_dir(path)?;
+        }
+        let log = Arc::new(HistoryLog {
+            path: path.to_path_buf(),
+            policy,
+            inner: Mutex::new(Inner {
+                file: Arc::new(file),
+                len,
+                written: 0,
+                epoch: 0,
+                compacted_len: len,
+                stopping: false,
+                buf: Vec::new(),
+            }),
+            wake: Condvar::new(),
+            durable: watch::Sender::new(Durable::default()),
+        });
+        if policy != FsyncPolicy::No {
+            let syncer = log.clone();
+            std::thread::Builder::new()
+                .name("meteord-fsync".into())
+                .spawn(move || syncer.sync_loop())?;
+        }
+        Ok(log)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn policy(&self) -> FsyncPolicy {
+        self.policy
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The fields are updated only after the file operation they
+        // describe succeeded, so a poisoned lock still holds the truth.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Append one record; returns its sequence number for
+    /// [`HistoryLog::durable`].
+    pub fn append(&self, record: &Record<'_>) -> io::Result<u64> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        inner.buf.clear();
+        format::encode(record, &mut inner.buf)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if let Err(e) = (&*inner.file).write_all(&inner.buf) {
+            // Whatever part of the record got in must not stay in front
+            // of the next one.
+            let _ = inner.file.set_len(inner.len);
+            return Err(e);
+        }
+        inner.len += inner.buf.len() as u64;
+        inner.written += 1;
+        if inner.buf.capacity() > 64 << 10 {
+            inner.buf = Vec::new();
+        }
+        if self.policy == FsyncPolicy::Always {
+            self.wake.notify_one();
+        }
+        Ok(inner.written)
+    }
+
+    /// Resolves once append `seq` is as durable as the policy promises
+    /// before an answer: on the disk for `always`, at once otherwise.
+    pub fn durable(&self, seq: u64) -> impl Future<Output = Result<(), String>> + Send + 'static {
+        let mut rx = (self.policy == FsyncPolicy::Always).then(|| self.durable.subscribe());
+        async move {
+            let Some(rx) = rx.as_mut() else {
+                return Ok(());
+            };
+            let state = rx
+                .wait_for(|d| d.synced >= seq || d.failed >= seq)
+                .await
+                .map_err(|_| "the history file was closed".to_owned())?;
+            if state.synced >= seq {
+                Ok(())
+            } else {
+                Err(state.error.as_deref().unwrap_or("fsync failed").to_owned())
+            }
+        }
+    }
+
+    fn sync_loop(&self) {
+        let mut synced = 0;
+        loop {
+            let mut inner = self.lock();
+            match self.policy {
+                FsyncPolicy::Always => {
+                    while inner.written <= synced && !inner.stopping {
+                        inner = self.wake.wait(inner).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+                _ => {
+                    if !inner.stopping {
+                        inner = self
+                            .wake
+                            .wait_timeout(inner, Duration::from_secs(1))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+            }
+            if inner.stopping {
+                return;
+            }
+            if inner.written <= synced {
+                continue;
+            }
+            let (file, target) = (inner.file.clone(), inner.written);
+            drop(inner);
+            match file.sync_data() {
+                Ok(()) => {
+                    synced = target;
+                    self.durable.send_modify(|d| d.synced = target);
+                }
+                Err(e) => {
+                    tracing::error!(file = %self.path.display(), error = %e,
+                        "cannot sync the history file to the disk");
+                    synced = target;
+                    let error: Arc<str> = Arc::from(format!(
+                        "history file {}: fsync failed: {e}",
+                        self.path.display()
+                    ));
+                    self.durable.send_modify(|d| {
+                        d.failed = target;
+                        d.error = Some(error);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Clean stop: everything appended onto the disk (whatever the
+    /// policy), and the sync thread ended.
+    pub fn close(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.stopping = true;
+        self.wake.notify_all();
+        inner.file.sync_data()?;
+        let written = inner.written;
+        self.durable
+            .send_modify(|d| d.synced = d.synced.max(written));
+        Ok(())
+    }
+
+    /// SIGUSR1: run `clear` (which empties the histories) and empty the
+    /// file, both under the writer lock so no append falls between them.
+    pub fn clear(&self, clear: impl FnOnce()) -> io::Result<()> {
+        let mut inner = self.lock();
+        clear();
+        inner.epoch += 1;
+        inner.file.set_len(format::HEADER_LEN as u64)?;
+        inner.len = format::HEADER_LEN as u64;
+        inner.compacted_len = inner.len;
+        if self.policy != FsyncPolicy::No {
+            inner.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Current length, length after the last compaction.
+    pub fn lengths(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.len, inner.compacted_len)
+    }
+
+    /// Where the compaction starts: the file's length now and the clear
+    /// epoch.
+    pub(super) fn mark(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.len, inner.epoch)
+    }
+
+    /// Finish a compaction: `tmp` (at `tmp_path`, already synced) holds
+    /// every record the histories held after `mark`; the records appended
+    /// since `mark` are copied after them, then it replaces the file.
+    /// Returns the new length, or `None` when a clear came between (the
+    /// temporary file is then removed).
+    pub(super) fn swap_in(
+        &self,
+        mark: (u64, u64),
+        mut tmp: File,
+        tmp_path: &Path,
+    ) -> io::Result<Option<u64>> {
+        use std::os::unix::fs::FileExt;
+        let mut inner = self.lock();
+        if inner.epoch != mark.1 || inner.len < mark.0 {
+            drop(inner);
+            let _ = std::fs::remove_file(tmp_path);
+            return Ok(None);
+        }
+        let mut tail = vec![0u8; (inner.len - mark.0) as usize];
+        inner.file.read_exact_at(&mut tail, mark.0)?;
+        tmp.write_all(&tail)?;
+        tmp.sync_data()?;
+        std::fs::rename(tmp_path, &self.path)?;
+        sync_dir(&self.path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
+        let len = file.metadata()?.len();
+        inner.file = Arc::new(file);
+        inner.len = len;
+        inner.compacted_len = len;
+        Ok(Some(len))
+    }
+}
+
+/// Make a create or rename in `path`'s directory durable.
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
