@@ -262,7 +262,11 @@ fn compaction_keeps_the_file_bounded_under_a_steady_load() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(written >= 6_000_000, "{written}");
-    wait_until("the file is compacted down", || file_len(&path) < 64 << 10);
+    // Left alone, the file is compacted once past the floor, whatever
+    // the last round left.
+    wait_until("the file is compacted down to the floor", || {
+        file_len(&path) <= 256 << 10
+    });
     assert!(largest < 2 << 20, "the file grew to {largest} bytes");
     assert!(daemon.log_text().contains("history file compacted"));
 

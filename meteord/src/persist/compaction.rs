@@ -11,6 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub fn compact(log: &HistoryLog, channels: &Channels) -> io::Result<Option<(u64,
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(super::writer::FILE_MODE)
             .open(&tmp_path)?;
         let mut out = BufWriter::new(file);
         out.write_all(&format::header())?;

@@ -15,6 +15,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,6 +23,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::format::{self, Record};
+
+/// Permissions of a new history file: it holds every message's text, so
+/// only the daemon's user (and group) may read it.
+pub const FILE_MODE: u32 = 0o640;
 
 /// `HistoryFsync`: when appended records are forced to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +97,7 @@ impl HistoryLog {
             .read(true)
             .append(true)
             .create(true)
+            .mode(FILE_MODE)
             .open(path)?;
         let mut len = file.metadata()?.len();
         if len > good_len {
