@@ -267,7 +267,8 @@ fn compaction_keeps_the_file_bounded_under_a_steady_load() {
     wait_until("the file is compacted down to the floor", || {
         file_len(&path) <= 256 << 10
     });
-    assert!(largest < 2 << 20, "the file grew to {largest} bytes");
+    // The floor plus about one round (250 KB) while the rewrite runs.
+    assert!(largest < 1 << 20, "the file grew to {largest} bytes");
     assert!(daemon.log_text().contains("history file compacted"));
 
     let before: Vec<String> = channels

@@ -1,7 +1,8 @@
 //! Keeping the history file near the size of what the histories hold.
 //!
-//! Once a second the file's length is compared with its length after the
-//! last compaction; past twice that (and past [`MIN_COMPACT_BYTES`]) it is
+//! The file is due once it is past twice its length after the last
+//! compaction and past [`MIN_COMPACT_BYTES`]; the append that makes it due
+//! wakes this task (which also checks once a second). It is then
 //! rewritten: the messages the histories hold now go to a temporary file
 //! beside it, with no lock held but each channel's for an instant; then,
 //! under the writer lock, the records appended meanwhile are copied after
@@ -17,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::format::{self, Record};
-use super::writer::HistoryLog;
+use super::writer::{FsyncPolicy, HistoryLog};
 use crate::channel::Channels;
 use crate::state::State;
 
 /// Below this the file is never rewritten: not worth a rewrite.
 pub const MIN_COMPACT_BYTES: u64 = 256 << 10;
-/// How often the file's length is checked.
+/// How often the file's length is checked besides the appends' wake-up.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Whether a file of `len` bytes, `compacted` right after the last
@@ -64,8 +65,11 @@ pub fn compact(log: &HistoryLog, channels: &Channels) -> io::Result<Option<(u64,
             out.write_all(&buf)?;
         }
         let file = out.into_inner().map_err(|e| e.into_error())?;
-        // The bulk reaches the disk here, outside the writer lock.
-        file.sync_data()?;
+        // The bulk reaches the disk here, outside the writer lock (with
+        // `HistoryFsync no` meteord never syncs).
+        if log.policy() != FsyncPolicy::No {
+            file.sync_data()?;
+        }
         Ok(file)
     };
     let tmp = match write() {
@@ -90,7 +94,10 @@ pub async fn run(state: Arc<State>, log: Arc<HistoryLog>) {
     let mut tick = tokio::time::interval(CHECK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = log.compaction_due() => {}
+        }
         let (len, compacted) = log.lengths();
         if !due(len, compacted) {
             continue;

@@ -85,6 +85,9 @@ pub struct HistoryLog {
     /// Wakes the sync thread (`always`) and ends it.
     wake: Condvar,
     durable: watch::Sender<Durable>,
+    /// Poked by the append that makes the file due for a compaction, so
+    /// a fast publisher does not outgrow it between periodic checks.
+    compact_due: tokio::sync::Notify,
 }
 
 impl HistoryLog {
@@ -126,6 +129,7 @@ impl HistoryLog {
             }),
             wake: Condvar::new(),
             durable: watch::Sender::new(Durable::default()),
+            compact_due: tokio::sync::Notify::new(),
         });
         if policy != FsyncPolicy::No {
             let syncer = log.clone();
@@ -164,8 +168,12 @@ impl HistoryLog {
             let _ = inner.file.set_len(inner.len);
             return Err(e);
         }
+        let was_due = super::compaction::due(inner.len, inner.compacted_len);
         inner.len += inner.buf.len() as u64;
         inner.written += 1;
+        if !was_due && super::compaction::due(inner.len, inner.compacted_len) {
+            self.compact_due.notify_one();
+        }
         if inner.buf.capacity() > 64 << 10 {
             inner.buf = Vec::new();
         }
@@ -273,6 +281,11 @@ impl HistoryLog {
         Ok(())
     }
 
+    /// Resolves when an append made the file due for a compaction.
+    pub async fn compaction_due(&self) {
+        self.compact_due.notified().await;
+    }
+
     /// Current length, length after the last compaction.
     pub fn lengths(&self) -> (u64, u64) {
         let inner = self.lock();
@@ -307,9 +320,14 @@ impl HistoryLog {
         let mut tail = vec![0u8; (inner.len - mark.0) as usize];
         inner.file.read_exact_at(&mut tail, mark.0)?;
         tmp.write_all(&tail)?;
-        tmp.sync_data()?;
+        if self.policy == FsyncPolicy::Always {
+            // Records of the tail may have been acknowledged as on the
+            // disk already: they must be there in the new file before it
+            // replaces the old one. With the other policies the sync
+            // thread (or nobody) syncs them, as any recent append.
+            tmp.sync_data()?;
+        }
         std::fs::rename(tmp_path, &self.path)?;
-        sync_dir(&self.path)?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -318,6 +336,10 @@ impl HistoryLog {
         inner.file = Arc::new(file);
         inner.len = len;
         inner.compacted_len = len;
+        drop(inner);
+        if self.policy != FsyncPolicy::No {
+            sync_dir(&self.path)?;
+        }
         Ok(Some(len))
     }
 }
