@@ -6,8 +6,10 @@
 # directory; put it on the disk you mean to measure, not tmpfs), then
 # CONNS controller connections, each sending batches of BATCH ADDMESSAGE
 # lines of BYTES bytes and reading the replies, for SECONDS seconds.
-# Prints one line per case: messages/s, ratio to off, batch round-trip
-# percentiles (one batch = BATCH acknowledgements), file size at the end.
+# Prints one line per case: messages/s, ratio to the first case (off),
+# meteord's CPU time (user + system) per message — steadier than the rate
+# on a shared machine —, batch round-trip percentiles (one batch = BATCH
+# acknowledgements), file size at the end.
 #
 # Usage: bench/history.sh            (defaults below)
 # Env: METEORD_BIN (default target/release/meteord, else target/debug),
@@ -29,7 +31,7 @@ work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/history-bench.XXXXXX")
 pid=""
 cleanup() {
     if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
+    [[ -n "${KEEP_LOG:-}" ]] && cp "$work/log" "$KEEP_LOG" 2>/dev/null; rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -55,6 +57,7 @@ for case in $cases; do
         (exec 3<>"/dev/tcp/127.0.0.1/$cp") 2>/dev/null && break
         sleep 0.05
     done
+    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     result=$(python3 - "$cp" "$conns" "$batch" "$bytes" "$seconds" <<'PY'
 import socket, sys, threading, time
 port, conns, batch, size, seconds = (int(a) for a in sys.argv[1:])
@@ -88,14 +91,17 @@ for t in threads: t.join()
 elapsed = time.monotonic() - start
 all_rtt = sorted(r for l in rtts for r in l)
 pct = lambda p: all_rtt[min(len(all_rtt) - 1, int(p * len(all_rtt)))] * 1000
-print("%.0f %.2f %.2f %.2f" % (sum(counts) / elapsed, pct(0.5), pct(0.99), all_rtt[-1] * 1000))
+print("%.0f %.2f %.2f %.2f %d" % (sum(counts) / elapsed, pct(0.5), pct(0.99), all_rtt[-1] * 1000, sum(counts)))
 PY
 )
+    cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     size=$(stat -c %s "$work/h" 2>/dev/null || echo 0)
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-    read -r rate p50 p99 max <<<"$result"
+    read -r rate p50 p99 max count <<<"$result"
     base=${base:-$rate}
     ratio=$(python3 -c "print('%.2f' % ($rate / $base))")
-    printf '%-9s %8s msg/s  %5sx off  batch p50 %7s ms  p99 %7s ms  max %7s ms  file %s bytes\n' \
-        "$case" "$rate" "$ratio" "$p50" "$p99" "$max" "$size"
+    ticks=$(getconf CLK_TCK)
+    cpu=$(python3 -c "print('%.1f' % (($cpu1 - $cpu0) / $ticks * 1e6 / $count))")
+    printf '%-9s %8s msg/s  %5sx  cpu %5s us/msg  batch p50 %7s ms  p99 %7s ms  max %7s ms  file %s bytes\n' \
+        "$case" "$rate" "$ratio" "$cpu" "$p50" "$p99" "$max" "$size"
 done

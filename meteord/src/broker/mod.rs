@@ -58,6 +58,16 @@ pub trait Broker: Debug + Send + Sync {
     /// without a gap.
     fn save(&self) -> io::Result<()>;
 
+    /// Called before the replies to publishes are written (and after a UDP
+    /// publish): whatever the broker promises about an acknowledged
+    /// message that it has deferred until now happens here, once for every
+    /// publish since the last call (the history file's broker writes its
+    /// buffered records with one system call). An error means those
+    /// publishes are not stored as promised: their `OK`s must not be sent.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// SIGUSR1: forget every channel's history (and whatever the broker
     /// keeps of it: the history file's broker empties the file too).
     fn clear(&self, state: &State) {

@@ -1,13 +1,17 @@
 //! The broker that writes every publish to the history file: the local
-//! broker's store (id, history, wake-ups), then one append, then — for
-//! `HistoryFsync always` — a wait for the group commit, and only then the
-//! id for the `OK\t<id>` reply. Controller and UDP publishes both pass
-//! through [`crate::broker::publish`], so both are written.
+//! broker's store (id, history, wake-ups), then an append to the file's
+//! buffer, then — for `HistoryFsync always` — a wait for the group commit
+//! (which writes the buffer first). Controller and UDP publishes both pass
+//! through [`crate::broker::publish`], and both call [`Broker::flush`]
+//! before anything is acknowledged, which writes the buffer: the
+//! controller before it writes its replies, so one `write(2)` serves all
+//! the lines of a pipelined batch.
 //!
 //! Subscribers may see a message before it is in the file (the store comes
 //! first, because the id is taken there under the channel lock); the
-//! promise is about the acknowledgement. When the append fails (disk
-//! full), the publisher is answered `ERR history file …` instead of `OK`,
+//! promise is about the acknowledgement. When the write fails (disk full),
+//! no `OK` goes out for the batch: the controller closes the connection
+//! instead (with `always`, each publish is answered `ERR history file …`),
 //! so a message is never acknowledged without being written.
 
 use std::sync::Arc;
@@ -60,6 +64,10 @@ impl Broker for DurableBroker {
                 ))))
             }
         }
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.log.flush()
     }
 
     fn save(&self) -> std::io::Result<()> {

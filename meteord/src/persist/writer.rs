@@ -1,11 +1,15 @@
 //! Appending to the history file, and getting it to the disk as
 //! `HistoryFsync` says.
 //!
-//! Every append is one `write(2)` of one whole record under the writer
-//! lock, so when the publisher is answered the record is in the page cache
-//! (a `SIGKILL` loses nothing) and records never interleave. A failed or
-//! short write is cut back off the file, so it never leaves a half record
-//! in front of later ones.
+//! An append encodes the record into a buffer under the writer lock; a
+//! [`HistoryLog::flush`] writes everything buffered with one `write(2)`.
+//! The controller flushes before it writes its replies
+//! ([`crate::broker::Broker::flush`]), so when a publisher reads `OK` its
+//! record is in the page cache (a `SIGKILL` loses nothing), and a
+//! publisher pipelining many lines costs one system call per batch, not
+//! one per message. A failed or short write is cut back off the file, so
+//! it never leaves a half record in front of later ones; the records of
+//! that batch are dropped and their replies are not sent.
 //!
 //! `always` is a group commit: a sync thread waits for appends, takes the
 //! newest sequence number, `fdatasync`s once outside the writer lock, and
@@ -69,11 +73,15 @@ struct Inner {
     written: u64,
     /// Bumped by every clear, so a compaction that raced one gives up.
     epoch: u64,
-    /// The file's length right after the last compaction (or the start).
+    /// What the histories held at the last compaction, in file bytes (at
+    /// the start: the file's length): the base the growth is measured
+    /// against. Not the file's length after the compaction, which also
+    /// holds what was appended while it ran, mostly soon trimmed.
     compacted_len: u64,
     /// The sync thread should end.
     stopping: bool,
-    buf: Vec<u8>,
+    /// Records appended but not yet written to the file.
+    pending: Vec<u8>,
 }
 
 /// The open history file.
@@ -125,7 +133,7 @@ impl HistoryLog {
                 epoch: 0,
                 compacted_len: len,
                 stopping: false,
-                buf: Vec::new(),
+                pending: Vec::new(),
             }),
             wake: Condvar::new(),
             durable: watch::Sender::new(Durable::default()),
@@ -154,33 +162,50 @@ impl HistoryLog {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Append one record; returns its sequence number for
-    /// [`HistoryLog::durable`].
+    /// Append one record to the buffer (no system call); returns its
+    /// sequence number for [`HistoryLog::durable`]. It reaches the file
+    /// with the next [`HistoryLog::flush`] (or sync, or compaction).
     pub fn append(&self, record: &Record<'_>) -> io::Result<u64> {
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        inner.buf.clear();
-        format::encode(record, &mut inner.buf)
+        format::encode(record, &mut inner.pending)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        if let Err(e) = (&*inner.file).write_all(&inner.buf) {
-            // Whatever part of the record got in must not stay in front
-            // of the next one.
-            let _ = inner.file.set_len(inner.len);
-            return Err(e);
-        }
-        let was_due = super::compaction::due(inner.len, inner.compacted_len);
-        inner.len += inner.buf.len() as u64;
         inner.written += 1;
-        if !was_due && super::compaction::due(inner.len, inner.compacted_len) {
-            self.compact_due.notify_one();
-        }
-        if inner.buf.capacity() > 64 << 10 {
-            inner.buf = Vec::new();
-        }
         if self.policy == FsyncPolicy::Always {
             self.wake.notify_one();
         }
         Ok(inner.written)
+    }
+
+    /// Write every buffered record to the file (one `write(2)`): after
+    /// this they are in the page cache. On an error nothing of them stays
+    /// in the file, and they are dropped.
+    pub fn flush(&self) -> io::Result<()> {
+        self.flush_locked(&mut self.lock())
+    }
+
+    fn flush_locked(&self, inner: &mut Inner) -> io::Result<()> {
+        if inner.pending.is_empty() {
+            return Ok(());
+        }
+        let result = (&*inner.file).write_all(&inner.pending);
+        if result.is_ok() {
+            let was_due = super::compaction::due(inner.len, inner.compacted_len);
+            inner.len += inner.pending.len() as u64;
+            if !was_due && super::compaction::due(inner.len, inner.compacted_len) {
+                self.compact_due.notify_one();
+            }
+        } else {
+            // Whatever part got in must not stay in front of the next
+            // records.
+            let _ = inner.file.set_len(inner.len);
+            tracing::error!(file = %self.path.display(), error = ?result.as_ref().err(),
+                "cannot write to the history file; the publishes of this batch are not acknowledged");
+        }
+        inner.pending.clear();
+        if inner.pending.capacity() > 1 << 20 {
+            inner.pending = Vec::new();
+        }
+        result
     }
 
     /// Resolves once append `seq` is as durable as the policy promises
@@ -229,21 +254,21 @@ impl HistoryLog {
             if inner.written <= synced {
                 continue;
             }
-            let (file, target) = (inner.file.clone(), inner.written);
+            let target = inner.written;
+            let flushed = self.flush_locked(&mut inner);
+            let file = inner.file.clone();
             drop(inner);
-            match file.sync_data() {
+            match flushed.and_then(|()| file.sync_data()) {
                 Ok(()) => {
                     synced = target;
                     self.durable.send_modify(|d| d.synced = target);
                 }
                 Err(e) => {
                     tracing::error!(file = %self.path.display(), error = %e,
-                        "cannot sync the history file to the disk");
+                        "cannot write or sync the history file");
                     synced = target;
-                    let error: Arc<str> = Arc::from(format!(
-                        "history file {}: fsync failed: {e}",
-                        self.path.display()
-                    ));
+                    let error: Arc<str> =
+                        Arc::from(format!("history file {}: {e}", self.path.display()));
                     self.durable.send_modify(|d| {
                         d.failed = target;
                         d.error = Some(error);
@@ -259,6 +284,7 @@ impl HistoryLog {
         let mut inner = self.lock();
         inner.stopping = true;
         self.wake.notify_all();
+        self.flush_locked(&mut inner)?;
         inner.file.sync_data()?;
         let written = inner.written;
         self.durable
@@ -271,6 +297,8 @@ impl HistoryLog {
     pub fn clear(&self, clear: impl FnOnce()) -> io::Result<()> {
         let mut inner = self.lock();
         clear();
+        // Published before the clear: cleared with the histories.
+        inner.pending.clear();
         inner.epoch += 1;
         inner.file.set_len(format::HEADER_LEN as u64)?;
         inner.len = format::HEADER_LEN as u64;
@@ -286,22 +314,24 @@ impl HistoryLog {
         self.compact_due.notified().await;
     }
 
-    /// Current length, length after the last compaction.
+    /// Current length, and the base of [`super::compaction::due`].
     pub fn lengths(&self) -> (u64, u64) {
         let inner = self.lock();
-        (inner.len, inner.compacted_len)
+        (inner.len + inner.pending.len() as u64, inner.compacted_len)
     }
 
     /// Where the compaction starts: the file's length now and the clear
     /// epoch.
-    pub(super) fn mark(&self) -> (u64, u64) {
-        let inner = self.lock();
-        (inner.len, inner.epoch)
+    pub(super) fn mark(&self) -> io::Result<(u64, u64)> {
+        let mut inner = self.lock();
+        self.flush_locked(&mut inner)?;
+        Ok((inner.len, inner.epoch))
     }
 
     /// Finish a compaction: `tmp` (at `tmp_path`, already synced) holds
-    /// every record the histories held after `mark`; the records appended
-    /// since `mark` are copied after them, then it replaces the file.
+    /// every record the histories held after `mark` (`live` bytes); the
+    /// records appended since `mark` are copied after them, then it
+    /// replaces the file.
     /// Returns the new length, or `None` when a clear came between (the
     /// temporary file is then removed).
     pub(super) fn swap_in(
@@ -309,9 +339,11 @@ impl HistoryLog {
         mark: (u64, u64),
         mut tmp: File,
         tmp_path: &Path,
+        live: u64,
     ) -> io::Result<Option<u64>> {
         use std::os::unix::fs::FileExt;
         let mut inner = self.lock();
+        self.flush_locked(&mut inner)?;
         if inner.epoch != mark.1 || inner.len < mark.0 {
             drop(inner);
             let _ = std::fs::remove_file(tmp_path);
@@ -335,7 +367,7 @@ impl HistoryLog {
         let len = file.metadata()?.len();
         inner.file = Arc::new(file);
         inner.len = len;
-        inner.compacted_len = len;
+        inner.compacted_len = live;
         drop(inner);
         if self.policy != FsyncPolicy::No {
             sync_dir(&self.path)?;
