@@ -136,6 +136,76 @@ pub async fn run(state: Arc<State>, log: Arc<HistoryLog>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::{Limits, PublishContext};
+    use crate::ids::Ids;
+    use bytes::Bytes;
+
+    fn ids_in(path: &std::path::Path) -> Vec<u64> {
+        let bytes = std::fs::read(path).unwrap();
+        let decoded = format::decode(&bytes).unwrap();
+        assert_eq!(decoded.torn, None);
+        decoded.records.iter().map(|r| r.id).collect()
+    }
+
+    fn publish(channels: &Channels, ids: &Ids, log: &HistoryLog, text: &str) {
+        let ctx = PublishContext {
+            now: 1_000,
+            generation: 1,
+        };
+        let m = channels.publish("c", Bytes::from(text.to_owned()), ids, ctx);
+        let text = m.text();
+        let record = Record {
+            id: m.id,
+            timestamp: m.timestamp,
+            channel: b"c",
+            text: &text,
+        };
+        log.append(&record).unwrap();
+    }
+
+    #[test]
+    fn appends_wait_for_a_flush_and_a_compaction_keeps_what_the_histories_hold() {
+        let dir = std::env::temp_dir().join(format!("meteord-compact-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h");
+        let log = HistoryLog::open(&path, FsyncPolicy::No, 0).unwrap();
+        let channels = Channels::new(Limits {
+            replay_limit: 2,
+            max_age: 3_600,
+        });
+        let ids = Ids::starting_at(1);
+        for n in 0..5 {
+            publish(&channels, &ids, &log, &format!("m{n}"));
+        }
+        assert_eq!(ids_in(&path), [0u64; 0], "buffered until a flush");
+        log.flush().unwrap();
+        assert_eq!(ids_in(&path), [1, 2, 3, 4, 5]);
+
+        let (live, after) = compact(&log, &channels).unwrap().unwrap();
+        assert_eq!(live, after, "nothing was appended meanwhile");
+        assert_eq!(ids_in(&path), [4, 5], "what MaxMessagesPerChannel left");
+        assert_eq!(log.lengths(), (after, live));
+        publish(&channels, &ids, &log, "m5");
+        log.flush().unwrap();
+        assert_eq!(ids_in(&path), [4, 5, 6], "appends go on in the new file");
+        assert!(!dir.join("h.compacting").exists());
+
+        publish(&channels, &ids, &log, "m6");
+        log.clear(|| channels.clear_all()).unwrap();
+        log.flush().unwrap();
+        assert_eq!(
+            ids_in(&path),
+            [0u64; 0],
+            "a clear empties the file and the buffer"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            format::HEADER_LEN as u64
+        );
+        log.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn due_past_four_times_the_compacted_size_and_the_floor() {
