@@ -224,6 +224,12 @@ fn reload(state: &State, new: Config) {
             "listening addresses changed in the configuration; they take effect after a restart"
         );
     }
+    if (&old.history_file, old.history_fsync) != (&new.history_file, new.history_fsync) {
+        // The file is opened, and its sync thread started, once at start.
+        tracing::warn!(
+            "HistoryFile or HistoryFsync changed in the configuration; they take effect after a restart"
+        );
+    }
     state.apply_reload(new);
     tracing::info!("configuration reloaded");
 }

@@ -333,3 +333,43 @@ fn without_history_file_nothing_is_written_and_histories_start_empty() {
     assert_eq!(poll(&daemon, "c.h"), expected(&[]));
     assert!(!history_path(&daemon.dir).exists());
 }
+
+#[test]
+fn a_reload_keeps_the_history_file_it_started_with() {
+    let dir = scratch("hist-reload");
+    let first = history_path(&dir);
+    let config = format!("HistoryFile {}\nHistoryFsync no\n", first.display());
+    std::fs::write(dir.join("meteord.conf"), &config).unwrap();
+    let conf = dir.join("meteord.conf").display().to_string();
+    let daemon = Daemon::start_in(dir.clone(), &["-ConfigFileLocation", &conf]);
+    daemon.publish("c", "one");
+    let other = dir.join("other.history");
+    std::fs::write(
+        dir.join("meteord.conf"),
+        format!("HistoryFile {}\nHistoryFsync always\n", other.display()),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    wait_until("the reload is logged", || {
+        daemon.log_text().contains("configuration reloaded")
+    });
+    assert!(
+        daemon.log_text().contains(
+            "HistoryFile or HistoryFsync changed in the configuration; they take effect after a restart"
+        ),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.publish("c", "two");
+    let dir = stop(daemon);
+    assert!(
+        !other.exists(),
+        "the new name is used only from the next start"
+    );
+    let records = std::fs::read(&first).unwrap();
+    assert!(
+        records.windows(3).any(|w| w == b"two"),
+        "still written to the first file"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
