@@ -56,20 +56,25 @@ pub enum LoadError {
 
 /// Read the file at `path`; a missing file is an empty history.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(LoadError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let decoded = format::decode(&bytes).map_err(|corrupt| LoadError::Corrupt {
+    let corrupt = |corrupt| LoadError::Corrupt {
         path: path.to_path_buf(),
         corrupt,
+    };
+    let bytes = read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
     })?;
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        // Not ours: refused on its first bytes, not read through.
+        Err(head) => {
+            return Err(corrupt(format::decode(&head).err().unwrap_or(Corrupt {
+                offset: 0,
+                reason: "not a meteord history file".to_owned(),
+            })));
+        }
+    };
+    let decoded = format::decode(&bytes).map_err(corrupt)?;
     let messages: Vec<Restored> = decoded
         .records
         .iter()
@@ -87,6 +92,27 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         good_len: decoded.good_len,
         torn: decoded.torn,
     })
+}
+
+/// The whole file (empty if missing), or `Err` with its first bytes when
+/// they are not a history file's header (a foreign file, perhaps a huge
+/// one, is not read into memory).
+fn read(path: &Path) -> std::io::Result<Result<Vec<u8>, Vec<u8>>> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(format::HEADER_LEN as u64)
+        .read_to_end(&mut bytes)?;
+    if format::decode(&bytes).is_err() {
+        return Ok(Err(bytes));
+    }
+    file.read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
 }
 
 /// What [`apply`] did.
