@@ -28,6 +28,9 @@
 //! refusal of ids at or below a channel's last makes a replayed stretch
 //! harmless. `save` has nothing to do there (Redis keeps the sequence).
 //!
+//! With `HistoryFile` set, [`crate::persist::DurableBroker`] wraps the
+//! local broker: the message is appended to the file before the reply.
+//!
 //! A channel name is whatever bytes the publisher sent (the command grammar
 //! already made sure it is non-empty and has no white space); the original
 //! stores messages on any such name, and so do we.
@@ -66,6 +69,22 @@ pub trait Broker: Debug + Send + Sync {
     /// Clean stop: record what a restart needs to continue the id sequence
     /// without a gap.
     fn save(&self) -> io::Result<()>;
+
+    /// Called before the replies to publishes are written (and after a UDP
+    /// publish): whatever the broker promises about an acknowledged
+    /// message that it has deferred until now happens here, once for every
+    /// publish since the last call (the history file's broker writes its
+    /// buffered records with one system call). An error means those
+    /// publishes are not stored as promised: their `OK`s must not be sent.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// SIGUSR1: forget every channel's history (and whatever the broker
+    /// keeps of it: the history file's broker empties the file too).
+    fn clear(&self, state: &State) {
+        state.channels.clear_all();
+    }
 }
 
 /// Why a publish stored nothing.

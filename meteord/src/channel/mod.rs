@@ -443,6 +443,17 @@ impl Channels {
         target.map(|c| c.summary())
     }
 
+    /// Every message the histories hold for replay, channel by channel in
+    /// id order: what the history file's compaction writes.
+    pub fn stored(&self) -> Vec<Arc<Message>> {
+        let channels: Vec<Arc<Channel>> = self.lock().map.values().cloned().collect();
+        let mut out = Vec::new();
+        for channel in channels {
+            channel.lock().history.backlog(Backlog::All, &mut out);
+        }
+        out
+    }
+
     /// Periodic housekeeping: expire old messages, free channels with no
     /// messages and no subscribers.
     pub fn housekeep(&self, now: u64) {

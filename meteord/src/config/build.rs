@@ -494,6 +494,13 @@ pub(crate) fn build(
         shutdown_timeout: global.number(&p::SHUTDOWN_TIMEOUT)?,
         // cluster broker (issue 13)
         cluster_redis: cluster_redis(&global.setting(&p::CLUSTER_REDIS))?,
+        // history (issue 14)
+        history_file: global.optional_path(&p::HISTORY_FILE),
+        history_fsync: global.get(&p::HISTORY_FSYNC, |v| {
+            crate::persist::FsyncPolicy::parse(v).ok_or_else(|| {
+                "must be always, everysec or no (Redis' appendfsync words)".to_owned()
+            })
+        })?,
         notes: all_notes,
         modes: Modes {
             default: default_mode,

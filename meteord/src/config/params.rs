@@ -47,6 +47,11 @@ pub(crate) enum Kind {
     Level,
     /// A `redis://` or `rediss://` URL, or empty for none (ClusterRedis).
     RedisUrl,
+    /// One of a few words (`HistoryFsync`), shown as `placeholder`.
+    Choice {
+        words: &'static [&'static str],
+        placeholder: &'static str,
+    },
 }
 
 impl Kind {
@@ -67,6 +72,7 @@ impl Kind {
             Kind::TimeFormat => "<format>",
             Kind::Level => "<level>",
             Kind::RedisUrl => "<redis://host:port/db>",
+            Kind::Choice { placeholder, .. } => placeholder,
         }
     }
 }
@@ -148,6 +154,17 @@ params! {
     HEADER_TIMEOUT: "HeaderTimeout", Kind::Seconds { min: 1 }, "10", false,
         "Seconds a client may take to send its request line and headers before it is \
          disconnected.";
+    // history (issue 14)
+    HISTORY_FILE: "HistoryFile", Kind::OptionalPath, "", false,
+        "File every acknowledged message is appended to (before its OK), so the channels' \
+         histories survive a restart or a crash (empty = none: histories start empty). \
+         Compacted in the background; SIGUSR1 empties it. See docs/history.md.";
+    HISTORY_FSYNC: "HistoryFsync",
+        Kind::Choice { words: &["always", "everysec", "no"], placeholder: "<always|everysec|no>" },
+        "everysec", false,
+        "When HistoryFile reaches the disk: always (before each OK; concurrent publishes \
+         share one fsync), everysec (once a second: a power cut loses at most about a \
+         second; a crash of meteord alone loses nothing) or no (when the kernel writes).";
     LOG_FILENAME: "LogFilename", Kind::OptionalPath, "", false,
         "With Debug on or SyslogFacility none: log to this file (reopened on SIGHUP) \
          instead of stderr. Otherwise every line goes to syslog and this is not used, as \
@@ -468,6 +485,9 @@ mod tests {
             "EventSourceAllowOrigin",
             "EventSourceRetry",
             "ClusterRedis",
+            // history (issue 14)
+            "HistoryFile",
+            "HistoryFsync",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod eventsource;
+pub mod history;
 pub mod http;
 pub mod process;
 pub mod redis;
