@@ -35,6 +35,9 @@ pub struct Stats {
     /// Connections refused at the MaxConnections limit.
     pub connections_refused: AtomicU64,
     pub udp_messages: AtomicU64,
+    // subscriber tokens (issue 14)
+    /// Stream requests answered 403 for want of a good token.
+    pub tokens_refused: AtomicU64,
 }
 
 impl Default for Stats {
@@ -61,6 +64,7 @@ impl Stats {
             subscribers_lagged: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             udp_messages: AtomicU64::new(0),
+            tokens_refused: AtomicU64::new(0),
         }
     }
 

@@ -23,6 +23,7 @@ use super::params::{self as p, Kind, Param};
 use super::parse::{Document, Section, Setting, Settings, decode_value};
 use super::perl;
 use super::{Config, ModeSettings, Modes};
+use crate::subscriber::token::TokenRules;
 
 /// Boolean spellings accepted besides `0`/`1` for our own switches,
 /// compared case-insensitively.
@@ -462,12 +463,35 @@ pub(crate) fn build(
         header_timeout: global.number(&p::HEADER_TIMEOUT)?,
         write_timeout: global.number(&p::WRITE_TIMEOUT)?,
         shutdown_timeout: global.number(&p::SHUTDOWN_TIMEOUT)?,
+        subscriber_tokens: token_rules(&global)?,
         notes: all_notes,
         modes: Modes {
             default: default_mode,
             named,
         },
     })
+}
+
+/// subscriber tokens (issue 14): the patterns and the secret; patterns
+/// without a secret would refuse every subscriber of those channels, so
+/// that is a configuration error rather than a silent lock-out.
+fn token_rules(global: &Values<'_>) -> Result<TokenRules, ConfigError> {
+    let patterns: Vec<String> = global
+        .text(&p::SUBSCRIBER_TOKEN_CHANNELS)
+        .split_ascii_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let secret = global.text(&p::SUBSCRIBER_TOKEN_SECRET);
+    if !patterns.is_empty() && secret.is_empty() {
+        let setting = global.setting(&p::SUBSCRIBER_TOKEN_CHANNELS);
+        return Err(ConfigError::InvalidValue {
+            origin: setting.origin,
+            name: p::SUBSCRIBER_TOKEN_CHANNELS.name,
+            value: setting.value,
+            reason: "SubscriberTokenSecret is empty".to_string(),
+        });
+    }
+    Ok(TokenRules::new(secret.as_bytes(), patterns))
 }
 
 #[cfg(test)]

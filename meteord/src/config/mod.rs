@@ -134,6 +134,9 @@ pub struct Config {
     pub write_timeout: u64,
     /// Seconds SIGTERM waits for subscribers' buffers to drain.
     pub shutdown_timeout: u64,
+    /// subscriber tokens (issue 14): which channels need a token, and the
+    /// secret (kept out of Debug output).
+    pub subscriber_tokens: crate::subscriber::token::TokenRules,
 
     /// Lines and values accepted but without effect or read differently
     /// from how they look (`file:line: …`), for the log at start.
