@@ -77,11 +77,11 @@ impl Minter {
     /// The answer to `GET chat.php?<query>` asking for a token.
     pub fn answer(&self, query: &str, now: u64) -> Response {
         let hostid = query_value(query, "hostid");
-        if let Some(h) = &hostid {
-            if h.is_empty() || h.len() > MAX_HOSTID || !h.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
-                return Response::error(400, "hostid must be 1 to 64 letters and digits");
-            }
+        let valid = |h: &str| {
+            !h.is_empty() && h.len() <= MAX_HOSTID && h.bytes().all(|b| b.is_ascii_alphanumeric())
+        };
+        if hostid.as_deref().is_some_and(|h| !valid(h)) {
+            return Response::error(400, "hostid must be 1 to 64 letters and digits");
         }
         let token = self.mint(hostid.as_deref(), now);
         Response::json(

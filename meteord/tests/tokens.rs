@@ -10,7 +10,6 @@ mod support;
 
 use std::time::Duration;
 
-use support::config::refuse;
 use support::http::answer;
 use support::tokens::{ARGS, claims, forbidden, mint, mint_with};
 use support::{Client, Daemon};
@@ -222,23 +221,25 @@ fn tokens_never_reach_the_log_or_the_listings() {
 }
 
 #[test]
-fn off_by_default_and_refused_without_a_secret() {
+fn off_by_default_and_closed_without_a_secret() {
     let open = Daemon::start("tok-off", &[]);
     let id = open.publish("private-a", "open");
     let answered = answer(open.sub, &get("/push/h/simplepoll/private-a.h"));
     assert_eq!(answered, simplepoll(&[(id, "private-a", "open")]));
 
-    let (refusal, _) = refuse(
-        "tok-nosecret",
-        None,
-        &["-SubscriberTokenChannels", "private-*"],
-    );
-    assert_eq!(refusal.code, Some(64), "{}", refusal.stderr);
+    // Channels without a secret: closed to everyone, and said at start.
+    let closed = Daemon::start("tok-nosecret", &["-SubscriberTokenChannels", "private-*"]);
+    let token = mint(&claims(r#"["private-a"]"#, 60));
+    let path = "/push/h/simplepoll/private-a.h";
+    assert_eq!(answer(closed.sub, &get(path)), forbidden("token required"));
+    let with_token = answer(closed.sub, &get(&format!("{path}?token={token}")));
+    assert_eq!(with_token, forbidden("token signature invalid"));
+    let log = closed.log_text();
     assert!(
-        refusal.stderr.contains(
-            "command line: parameter SubscriberTokenChannels: invalid value \"private-*\": SubscriberTokenSecret is empty"
+        log.contains(
+            "command line: SubscriberTokenChannels is set but SubscriberTokenSecret is empty: \
+             no token can be valid, so those channels are refused to every subscriber"
         ),
-        "{}",
-        refusal.stderr
+        "{log}"
     );
 }

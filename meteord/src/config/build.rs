@@ -432,6 +432,7 @@ pub(crate) fn build(
         );
     }
     all_notes.extend(notes.0);
+    let subscriber_tokens = token_rules(&global, &mut all_notes);
 
     Ok(Config {
         source,
@@ -463,7 +464,7 @@ pub(crate) fn build(
         header_timeout: global.number(&p::HEADER_TIMEOUT)?,
         write_timeout: global.number(&p::WRITE_TIMEOUT)?,
         shutdown_timeout: global.number(&p::SHUTDOWN_TIMEOUT)?,
-        subscriber_tokens: token_rules(&global)?,
+        subscriber_tokens,
         notes: all_notes,
         modes: Modes {
             default: default_mode,
@@ -472,10 +473,10 @@ pub(crate) fn build(
     })
 }
 
-/// subscriber tokens (issue 14): the patterns and the secret; patterns
-/// without a secret would refuse every subscriber of those channels, so
-/// that is a configuration error rather than a silent lock-out.
-fn token_rules(global: &Values<'_>) -> Result<TokenRules, ConfigError> {
+/// subscriber tokens (issue 14): the patterns and the secret. Patterns
+/// without a secret close those channels to everyone (no token can be
+/// valid: fail closed) and say so at start.
+fn token_rules(global: &Values<'_>, notes: &mut Vec<String>) -> TokenRules {
     let patterns: Vec<String> = global
         .text(&p::SUBSCRIBER_TOKEN_CHANNELS)
         .split_ascii_whitespace()
@@ -483,15 +484,13 @@ fn token_rules(global: &Values<'_>) -> Result<TokenRules, ConfigError> {
         .collect();
     let secret = global.text(&p::SUBSCRIBER_TOKEN_SECRET);
     if !patterns.is_empty() && secret.is_empty() {
-        let setting = global.setting(&p::SUBSCRIBER_TOKEN_CHANNELS);
-        return Err(ConfigError::InvalidValue {
-            origin: setting.origin,
-            name: p::SUBSCRIBER_TOKEN_CHANNELS.name,
-            value: setting.value,
-            reason: "SubscriberTokenSecret is empty".to_string(),
-        });
+        notes.push(format!(
+            "{}: SubscriberTokenChannels is set but SubscriberTokenSecret is empty: no token \
+             can be valid, so those channels are refused to every subscriber",
+            global.setting(&p::SUBSCRIBER_TOKEN_CHANNELS).origin
+        ));
     }
-    Ok(TokenRules::new(secret.as_bytes(), patterns))
+    TokenRules::new(secret.as_bytes(), patterns)
 }
 
 #[cfg(test)]

@@ -204,7 +204,8 @@ params! {
          room?? [a-c]*). Empty = no channel needs one. See docs/tokens.md.";
     SUBSCRIBER_TOKEN_SECRET: "SubscriberTokenSecret", Kind::Text, "", false,
         "The HS256 key the tokens of SubscriberTokenChannels are signed with (at least 32 \
-         bytes of random text is best). Required when SubscriberTokenChannels is set.";
+         bytes of random text is best). Empty with SubscriberTokenChannels set = those \
+         channels are refused to everyone.";
     SYSLOG_FACILITY: "SyslogFacility", Kind::Facility, "daemon", false,
         "syslog facility (daemon, user, local0 ... local7, ...; a name syslog does not \
          know logs as user). none = no syslog: log to LogFilename (or stderr) and stay in \
