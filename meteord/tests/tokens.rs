@@ -243,3 +243,45 @@ fn off_by_default_and_closed_without_a_secret() {
         "{log}"
     );
 }
+
+#[test]
+fn sighup_turns_the_checks_on_for_new_requests_and_keeps_open_streams() {
+    let dir = support::scratch("tok-hup");
+    let conf = dir.join("meteord.conf");
+    support::write_file(&conf, "[xhrinteractive]\nPersist 1\n");
+    let daemon = Daemon::start_in(
+        dir.clone(),
+        &["-ConfigFileLocation", &conf.display().to_string()],
+    );
+    let mut before = daemon.get("/push/early/xhrinteractive/private-a");
+    before.wait_for("HTTP/1.1 200 OK\r\n");
+    support::write_file(
+        &conf,
+        &format!(
+            "SubscriberTokenSecret {}\nSubscriberTokenChannels private-*\n[xhrinteractive]\nPersist 1\n",
+            support::tokens::SECRET
+        ),
+    );
+    daemon.signal("HUP");
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !answer(daemon.sub, &get("/push/late/simplepoll/private-a")).starts_with("HTTP/1.1 403 ")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reload never took effect"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let token = mint(&claims(r#"["private-a"]"#, 60));
+    let with_token = answer(
+        daemon.sub,
+        &get(&format!("/push/late/simplepoll/private-a?token={token}")),
+    );
+    // This file has no simplepoll section: the default templates.
+    assert_eq!(with_token, "HTTP/1.1 200 OK\r\n\r\n\r\n</body></html>");
+    // A stream opened before is not re-checked: it still gets the channel.
+    let id = daemon.publish("private-a", "after-reload");
+    before.wait_for(&format!(
+        "<script>p({id},\"private-a\",\"after-reload\");</script>\r\n"
+    ));
+}
