@@ -9,6 +9,12 @@
  * nothing loads there) and only its text is copied into the page with
  * textContent: no received markup ever reaches the live document.
  *
+ * Private mode (subscriber tokens): when CHAT_CONFIG.tokenUrl is set
+ * (fcgi-chat --token-secret), the page first asks that URL for a token
+ * bound to its hostid, reads the channel from the reply (a private one,
+ * which meteord serves only with a token), sets Meteor.token and renews it
+ * a minute before it expires.
+ *
  * URL query (for tests and the curious): ?mode=stream|longpoll|smartpoll|
  * simplepoll, &transport=iframe, &pollfreq= &minpollfreq= &maxpollfreq= (ms),
  * &debug=1.
@@ -34,6 +40,11 @@
   var CHANNEL = 'chat';
   var STREAM_MODES = { stream: 1, xhrinteractive: 1, iframe: 1 };
   var NAME_KEY = 'chat.user';
+  /* Renew the token this long before it expires; retry a failed fetch
+   * after TOKEN_RETRY. */
+  var TOKEN_RENEW_EARLY = 60000;
+  var TOKEN_MIN_RENEW = 5000;
+  var TOKEN_RETRY = 3000;
 
   var config = window.CHAT_CONFIG || {};
   var params = new URLSearchParams(location.search);
@@ -220,8 +231,42 @@
       setTimeout(function () { M.connect(); },
         EOF_RECONNECT_DELAY + Math.round(Math.random() * EOF_RECONNECT_DELAY));
     });
-    M.joinChannel(CHANNEL, BACKTRACK);
-    M.connect();
+    if (!config.tokenUrl) {
+      M.joinChannel(CHANNEL, BACKTRACK);
+      M.connect();
+      return;
+    }
+    // The token is bound to the hostid, so the page picks it (meteor.js
+    // would make one only at connect()).
+    if (!M.hostid) M.hostid = String(Date.now()) + String(Math.floor(Math.random() * 1e6));
+    fetchToken(function (channel) {
+      CHANNEL = channel;
+      document.body.classList.add('private');
+      document.querySelector('.bar h1').textContent = 'Private chat';
+      M.joinChannel(CHANNEL, BACKTRACK);
+      M.connect();
+    });
+  }
+
+  /* Ask fcgi-chat for a token for this page's hostid; then(channel) once
+   * Meteor.token is set. Renews itself before expiry (and reconnects with
+   * the new token: the resume markers make sure nothing is missed). */
+  function fetchToken(then) {
+    var M = window.Meteor;
+    var url = config.tokenUrl + (config.tokenUrl.indexOf('?') < 0 ? '?' : '&') +
+      'hostid=' + encodeURIComponent(M.hostid);
+    fetch(url, { cache: 'no-store', credentials: 'same-origin' }).then(function (res) {
+      return res.json();
+    }).then(function (data) {
+      if (!data || !data.ok || !data.token || !data.channel) throw new Error('no token');
+      M.token = data.token;
+      var renewIn = Math.max(TOKEN_MIN_RENEW, data.exp * 1000 - Date.now() - TOKEN_RENEW_EARLY);
+      setTimeout(function () { fetchToken(function () { M.connect(); }); }, renewIn);
+      then(data.channel);
+    }).catch(function () {
+      showState('offline');
+      setTimeout(function () { fetchToken(then); }, TOKEN_RETRY);
+    });
   }
 
   function loadMeteor() {

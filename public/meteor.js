@@ -13,6 +13,11 @@
  *   Meteor.mode = 'stream';                    // or a mode name, see below
  *   Meteor.connect();                          // Meteor.mode: 'xhrinteractive'
  *
+ * Meteor.token (extension): a subscriber token for channels meteord keeps
+ * private (SubscriberTokenChannels); connect() passes it as token= on the
+ * URL of every transport's requests (streams and polls alike). Set a new
+ * one and connect() again before the old one expires.
+ *
  * Meteor.mode is a mode name of the server, the path segment of
  * /push/<hostid>/<mode>/...; 'stream' (the default) is resolved by
  * connect() to xhrinteractive, or to iframe where fetch() cannot stream:
@@ -626,7 +631,8 @@
       if (!specs.length) return null;
       var path = (cfg.pushpath || '/push').replace(/\/+$/, '');
       return path + '/' + cfg.hostid + '/' + mode + '/' + specs.join('/') +
-        '?nc=' + now().toString(36) + randomId(4);
+        '?nc=' + now().toString(36) + randomId(4) +
+        (cfg.token ? '&token=' + encodeURIComponent(cfg.token) : '');
     }
 
     /* ---- what a transport reports (the sink, see transports.js) ---- */
@@ -813,6 +819,7 @@
       cfg = {
         hostid: String(c.hostid),
         pushpath: c.pushpath,
+        token: typeof c.token === 'string' ? c.token : '',
         debugmode: !!c.debugmode,
         pingtimeout: Math.max(1000, Number(c.pingtimeout) || 20000),
         polltimeout: Math.max(1000, Number(c.polltimeout) || 30000),
@@ -920,7 +927,10 @@
       port: 80,                // 80 is the default port (443 on an https page)
       status: 0,
       /* Extension: path of the dynamic pages (SubscriberDynamicPageAddress). */
-      pushpath: '/push'
+      pushpath: '/push',
+      /* Extension: the subscriber token (a JWT for SubscriberTokenChannels),
+       * sent as token= on every request from the next connect() on. */
+      token: null
     };
     for (var e = 0; e < EVENTS.length; e++) M.callbacks[EVENTS[e]] = noop;
 
@@ -988,7 +998,7 @@
         t: 'connect', hostid: String(M.hostid), mode: M.mode, channels: channelList(),
         debugmode: !!M.debugmode, pingtimeout: Number(M.pingtimeout), polltimeout: Number(M.polltimeout),
         pollfreq: Number(M.pollfreq), minpollfreq: Number(M.minpollfreq), maxpollfreq: Number(M.maxpollfreq),
-        pushpath: String(M.pushpath)
+        pushpath: String(M.pushpath), token: M.token == null ? '' : String(M.token)
       });
     }
 

@@ -12,12 +12,16 @@ use crate::form::Limits;
 use crate::handler::ChatConfig;
 use crate::line::validate_channel;
 use crate::listen::{ListenAddr, SocketPerms, parse_mode, parse_owner};
+use crate::token::Minter;
 
 /// Upper bound for `--timeout-ms`: a web client waiting longer than a
 /// minute for a chat line has given up anyway.
 const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Upper bound for the field limits, so the body cap stays around 1 MiB.
 const MAX_FIELD_LIMIT: usize = 80_000;
+/// Upper bound for `--token-ttl`: a day; a page that stays open longer
+/// asks for a new token.
+const MAX_TOKEN_TTL: u64 = 86_400;
 
 /// FastCGI chat responder for meteord (replaces chat.php).
 ///
@@ -66,6 +70,25 @@ pub struct Cli {
     /// Longest message, in characters.
     #[arg(long, default_value_t = 2000)]
     pub max_message: usize,
+    /// Mint subscriber tokens for the chat channel with this HS256 secret
+    /// (meteord's SubscriberTokenSecret): `GET chat.php?token=1&hostid=H`
+    /// answers `{"ok":true,"token":…,"channel":…,"exp":…}`. Prefer the
+    /// environment variable: arguments are visible to every local user.
+    #[arg(
+        long,
+        env = "CHAT_TOKEN_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub token_secret: Option<String>,
+    /// Seconds a minted token stays valid.
+    #[arg(
+        long,
+        env = "CHAT_TOKEN_TTL",
+        value_name = "SECONDS",
+        default_value_t = 3600
+    )]
+    pub token_ttl: u64,
     /// Time allowed for one publish (connect + send + answer), milliseconds.
     #[arg(long, default_value_t = 3000)]
     pub timeout_ms: u64,
@@ -126,6 +149,16 @@ impl Cli {
                 self.timeout_ms
             );
         }
+        if self.token_ttl == 0 || self.token_ttl > MAX_TOKEN_TTL {
+            bail!(
+                "--token-ttl must be between 1 and {MAX_TOKEN_TTL}, got {}",
+                self.token_ttl
+            );
+        }
+        let tokens = match self.token_secret.as_deref() {
+            None | Some("") => None,
+            Some(secret) => Some(Minter::new(secret, self.token_ttl, &self.channel)),
+        };
         if self.controller.is_empty() || !self.controller.contains(':') {
             bail!("--controller {:?}: expected HOST:PORT", self.controller);
         }
@@ -172,6 +205,7 @@ impl Cli {
                     max_user_chars: self.max_user,
                     max_message_chars: self.max_message,
                 },
+                tokens,
             },
             controller: self.controller,
             timeout: Duration::from_millis(self.timeout_ms),
@@ -231,5 +265,30 @@ mod tests {
         assert!(parse(&["--timeout-ms", "0"]).is_err());
         assert!(parse(&["--controller", "nocolon"]).is_err());
         assert!(parse(&["--timezone", "Europe/Berlin"]).is_ok());
+        assert!(parse(&["--token-ttl", "0"]).is_err());
+        assert!(parse(&["--token-ttl", "86401"]).is_err());
+    }
+
+    #[test]
+    fn tokens_are_off_without_a_secret() {
+        assert!(parse(&[]).unwrap().chat.tokens.is_none());
+        assert!(
+            parse(&["--token-secret", ""])
+                .unwrap()
+                .chat
+                .tokens
+                .is_none()
+        );
+        let s = parse(&[
+            "--token-secret",
+            "k",
+            "--token-ttl",
+            "60",
+            "--channel",
+            "private-x",
+        ])
+        .unwrap();
+        let minter = s.chat.tokens.expect("on");
+        assert_eq!((minter.ttl, minter.channel.as_str()), (60, "private-x"));
     }
 }

@@ -153,6 +153,10 @@ async fn request(stream: &mut TcpStream, dev: &DevHttp) -> (Reply, bool) {
     let head_only = method == "HEAD";
 
     if path == "/chat.php" {
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        if let Some(r) = dev.app.token_answer(&method, query) {
+            return (Reply::from_chat(r), false);
+        }
         if method != "POST" {
             return (
                 Reply::from_chat(dev.app.handle(&method, None, b"").await),
@@ -193,23 +197,33 @@ async fn request(stream: &mut TcpStream, dev: &DevHttp) -> (Reply, bool) {
         return (r, false);
     }
     if path == "/config.js" {
-        return (config_js(dev.push_url.as_deref()), head_only);
+        return (
+            config_js(dev.push_url.as_deref(), dev.app.tokens_on()),
+            head_only,
+        );
     }
     (static_file(&dev.root, &path).await, head_only)
 }
 
 /// `window.CHAT_CONFIG = {...};` with pushBase = `--push-url` (or null,
-/// which makes the page derive `//data.<host>`).
-fn config_js(push_url: Option<&str>) -> Reply {
+/// which makes the page derive `//data.<host>`), and with tokens on the
+/// `tokenUrl` the page asks for its subscriber token.
+fn config_js(push_url: Option<&str>, tokens: bool) -> Reply {
     let push_base = match push_url {
         Some(url) => serde_json::Value::String(url.to_string()),
         None => serde_json::Value::Null,
     };
     // serde_json escapes quotes and control characters; `<` is escaped too
     // so the text could even be inlined in a <script> element.
-    let js =
-        format!("window.CHAT_CONFIG = {{\"pushBase\": {push_base}, \"postUrl\": \"chat.php\"}};\n")
-            .replace('<', "\\u003c");
+    let token_url = if tokens {
+        ", \"tokenUrl\": \"chat.php?token=1\""
+    } else {
+        ""
+    };
+    let js = format!(
+        "window.CHAT_CONFIG = {{\"pushBase\": {push_base}, \"postUrl\": \"chat.php\"{token_url}}};\n"
+    )
+    .replace('<', "\\u003c");
     Reply::content(200, "text/javascript; charset=utf-8", js.into_bytes())
 }
 
@@ -316,19 +330,24 @@ mod tests {
 
     #[test]
     fn config_js_shape() {
-        let r = config_js(Some("http://127.0.0.1:4670"));
+        let r = config_js(Some("http://127.0.0.1:4670"), false);
         assert_eq!(
             String::from_utf8(r.body).unwrap(),
             "window.CHAT_CONFIG = {\"pushBase\": \"http://127.0.0.1:4670\", \"postUrl\": \"chat.php\"};\n"
         );
-        let r = config_js(Some("</script>\""));
+        let r = config_js(Some("</script>\""), false);
         let body = String::from_utf8(r.body).unwrap();
         assert!(body.contains(r#""\u003c/script>\"""#), "{body}");
-        let r = config_js(None);
+        let r = config_js(None, false);
         assert!(
             String::from_utf8(r.body)
                 .unwrap()
                 .contains("\"pushBase\": null,")
+        );
+        let r = config_js(None, true);
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            "window.CHAT_CONFIG = {\"pushBase\": null, \"postUrl\": \"chat.php\", \"tokenUrl\": \"chat.php?token=1\"};\n"
         );
     }
 }

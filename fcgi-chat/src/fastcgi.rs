@@ -115,7 +115,11 @@ async fn respond<W: AsyncWrite + Unpin>(req: Arc<Request<W>>, app: Arc<App>) -> 
     if let Err(e) = req.get_stdin().read_to_end(&mut body) {
         tracing::warn!("reading FastCGI stdin: {e}");
     }
-    let response = app.handle(&method, content_type.as_deref(), &body).await;
+    let query = req.get_str_param("QUERY_STRING").unwrap_or("");
+    let response = match app.token_answer(&method, query) {
+        Some(response) => response,
+        None => app.handle(&method, content_type.as_deref(), &body).await,
+    };
     let mut out = req.get_stdout();
     if let Err(e) = out.write(render(&response).as_bytes()).await {
         tracing::debug!("writing FastCGI answer: {e}");

@@ -18,6 +18,8 @@ pub struct ChatConfig {
     pub time_zone: TimeZone,
     /// Field limits.
     pub limits: Limits,
+    /// Subscriber tokens for the page (`--token-secret`); `None` = off.
+    pub tokens: Option<crate::token::Minter>,
 }
 
 /// Shared state of a running responder.
@@ -69,6 +71,19 @@ impl App {
         &self.config.limits
     }
 
+    /// The answer to `GET chat.php?token…` when tokens are on; `None`
+    /// otherwise (the request is then an ordinary one).
+    pub fn token_answer(&self, method: &str, query: &str) -> Option<Response> {
+        let minter = self.config.tokens.as_ref()?;
+        (method == "GET" && crate::token::wants_token(query))
+            .then(|| minter.answer(query, crate::token::unix_now()))
+    }
+
+    /// Whether tokens are on (the dev server's config.js says so).
+    pub fn tokens_on(&self) -> bool {
+        self.config.tokens.is_some()
+    }
+
     /// Handles one chat request.
     pub async fn handle(&self, method: &str, content_type: Option<&str>, body: &[u8]) -> Response {
         let msg = match form::validate(method, content_type, body, &self.config.limits) {
@@ -104,6 +119,7 @@ mod tests {
                 channel: "chat".into(),
                 time_zone: TimeZone::UTC,
                 limits: Limits::default(),
+                tokens: None,
             },
             Controller::new("127.0.0.1:9", std::time::Duration::from_millis(100)),
         ));
@@ -129,6 +145,7 @@ mod tests {
                 channel: "chat".into(),
                 time_zone: TimeZone::UTC,
                 limits: Limits::default(),
+                tokens: None,
             },
             Controller::new("127.0.0.1:9", std::time::Duration::from_millis(100)),
         );

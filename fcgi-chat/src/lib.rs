@@ -18,7 +18,8 @@
 //!   fd 0, TCP, Unix), before the runtime exists;
 //! - [`fastcgi`] — tokio-fastcgi glue: accept loop, connections, requests;
 //! - [`devhttp`] — the stand-alone development HTTP server;
-//! - [`cli`] — command line, environment fallbacks, settings.
+//! - [`cli`] — command line, environment fallbacks, settings;
+//! - [`token`] — subscriber tokens for the page (`--token-secret`).
 //!
 //! The protocol rules meteord states (channel names, the `OK\t<id>` reply,
 //! request-path bytes) come from the shared `meteor-proto` crate.
@@ -34,3 +35,4 @@ pub mod line;
 pub mod listen;
 pub mod response;
 pub mod stdin_cap;
+pub mod token;

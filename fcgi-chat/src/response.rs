@@ -41,6 +41,15 @@ impl Response {
         }
     }
 
+    /// A JSON `body` (already one line) with `status`.
+    pub fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            allow_post: false,
+            body,
+        }
+    }
+
     /// Header lines (without the status line), each ending in CRLF.
     pub fn header_block(&self) -> String {
         let mut h = format!(

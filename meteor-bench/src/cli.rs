@@ -174,6 +174,11 @@ pub struct Args {
     /// Free-form label copied into the JSON (e.g. "meteord" or "nchan").
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Subscriber token (a JWT) sent as `?token=` on every Meteor request,
+    /// for a meteord whose SubscriberTokenChannels cover the run's channels
+    /// (issue 14: connection setup with a token check against without).
+    #[arg(long, value_name = "JWT")]
+    pub token: Option<String>,
 }
 
 /// Validated settings of one run.
@@ -207,6 +212,9 @@ pub struct Settings {
     /// Makes channel names and host ids unique to this run, so history
     /// left by an earlier run is never mistaken for this run's messages.
     pub run_tag: String,
+    /// `--token`: appended as `?token=` to Meteor requests.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
@@ -304,6 +312,19 @@ impl Settings {
         {
             bail!("--push-prefix, --nchan-sub and --nchan-pub must start with '/'");
         }
+        if let Some(token) = &a.token {
+            // Put in the URL as it is: only JWT characters, no escaping.
+            if token.is_empty()
+                || !token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                bail!("--token must be a JWT (base64url segments separated by dots)");
+            }
+            if a.mode.is_nchan() {
+                bail!("--token applies to Meteor modes only");
+            }
+        }
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .context("system clock before 1970")?;
@@ -339,6 +360,7 @@ impl Settings {
             nchan_pub: a.nchan_pub,
             prefill: a.prefill,
             run_tag,
+            token: a.token,
         })
     }
 
@@ -366,6 +388,16 @@ mod tests {
         let mut argv = vec!["meteor-bench"];
         argv.extend_from_slice(extra);
         Settings::from_args(Args::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn token_is_checked_and_kept() {
+        let s = parse(&["-s", "idle", "--token", "aGk.e30.c2ln"]).unwrap();
+        assert_eq!(s.token.as_deref(), Some("aGk.e30.c2ln"));
+        assert!(parse(&["-s", "idle"]).unwrap().token.is_none());
+        assert!(parse(&["-s", "idle", "--token", "a b"]).is_err());
+        assert!(parse(&["-s", "idle", "--token", "a&x=1"]).is_err());
+        assert!(parse(&["-s", "idle", "--mode", "nchan-chunked", "--token", "a.b.c"]).is_err());
     }
 
     #[test]

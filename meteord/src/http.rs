@@ -1,5 +1,6 @@
 //! The HTTP answers meteord writes itself, outside the templates: static
-//! documents (200, 404, 500) and the 503 for a connection past the limit.
+//! documents (200, 404, 500), the 503 for a connection past the limit and
+//! the 403 of a refused subscriber token.
 //! Subscriber streams, their 404s and `/disconnect` answers are made of the
 //! compiled templates instead, as in the original, and never come here —
 //! except for the framings that are not Meteor's: an EventSource stream's
@@ -15,6 +16,9 @@ use bytes::Bytes;
 
 /// `200 OK`: a document.
 pub const OK: &str = "200 OK";
+/// `403 Forbidden`: a stream request without a good token for a channel
+/// that needs one (issue 14); the body is the one-line reason.
+pub const FORBIDDEN: &str = "403 Forbidden";
 /// `404 Not Found`: a document that is missing or refused.
 pub const NOT_FOUND: &str = "404 Not Found";
 /// `500 Internal Server Error`: a document larger than the body bound.

@@ -50,6 +50,10 @@ pub struct Stats {
     pub cluster_gaps: AtomicU64,
     /// Publishes answered ERR because Redis was unreachable or failed.
     pub cluster_publish_errors: AtomicU64,
+
+    // subscriber tokens (issue 14)
+    /// Stream requests answered 403 for want of a good token.
+    pub tokens_refused: AtomicU64,
 }
 
 /// Where a cluster node's link to Redis is.
@@ -114,6 +118,7 @@ impl Stats {
             cluster_lag_ms: AtomicU64::new(0),
             cluster_gaps: AtomicU64::new(0),
             cluster_publish_errors: AtomicU64::new(0),
+            tokens_refused: AtomicU64::new(0),
         }
     }
 

@@ -102,7 +102,8 @@ function startFrame() {
     if (!specs.length) return null;
     var path = (cfg.pushpath || '/push').replace(/\/+$/, '');
     return path + '/' + cfg.hostid + '/' + mode + '/' + specs.join('/') +
-      '?nc=' + now().toString(36) + randomId(4);
+      '?nc=' + now().toString(36) + randomId(4) +
+      (cfg.token ? '&token=' + encodeURIComponent(cfg.token) : '');
   }
 
   /* ---- what a transport reports (the sink, see transports.js) ---- */
@@ -289,6 +290,7 @@ function startFrame() {
     cfg = {
       hostid: String(c.hostid),
       pushpath: c.pushpath,
+      token: typeof c.token === 'string' ? c.token : '',
       debugmode: !!c.debugmode,
       pingtimeout: Math.max(1000, Number(c.pingtimeout) || 20000),
       polltimeout: Math.max(1000, Number(c.polltimeout) || 30000),

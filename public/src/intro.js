@@ -13,6 +13,11 @@
  *   Meteor.mode = 'stream';                    // or a mode name, see below
  *   Meteor.connect();                          // Meteor.mode: 'xhrinteractive'
  *
+ * Meteor.token (extension): a subscriber token for channels meteord keeps
+ * private (SubscriberTokenChannels); connect() passes it as token= on the
+ * URL of every transport's requests (streams and polls alike). Set a new
+ * one and connect() again before the old one expires.
+ *
  * Meteor.mode is a mode name of the server, the path segment of
  * /push/<hostid>/<mode>/...; 'stream' (the default) is resolved by
  * connect() to xhrinteractive, or to iframe where fetch() cannot stream:

@@ -44,7 +44,10 @@ function startPage() {
     port: 80,                // 80 is the default port (443 on an https page)
     status: 0,
     /* Extension: path of the dynamic pages (SubscriberDynamicPageAddress). */
-    pushpath: '/push'
+    pushpath: '/push',
+    /* Extension: the subscriber token (a JWT for SubscriberTokenChannels),
+     * sent as token= on every request from the next connect() on. */
+    token: null
   };
   for (var e = 0; e < EVENTS.length; e++) M.callbacks[EVENTS[e]] = noop;
 
@@ -112,7 +115,7 @@ function startPage() {
       t: 'connect', hostid: String(M.hostid), mode: M.mode, channels: channelList(),
       debugmode: !!M.debugmode, pingtimeout: Number(M.pingtimeout), polltimeout: Number(M.polltimeout),
       pollfreq: Number(M.pollfreq), minpollfreq: Number(M.minpollfreq), maxpollfreq: Number(M.maxpollfreq),
-      pushpath: String(M.pushpath)
+      pushpath: String(M.pushpath), token: M.token == null ? '' : String(M.token)
     });
   }
 

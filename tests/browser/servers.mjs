@@ -97,8 +97,10 @@ export async function stop(child, signal = 'SIGTERM') {
 
 /** meteord with the built-in modes, its own state file and log. */
 export class Meteord {
-  constructor(dir) {
+  /* extraArgs: more parameters (e.g. the subscriber-token ones). */
+  constructor(dir, extraArgs = []) {
     this.dir = dir;
+    this.extraArgs = extraArgs;
     this.stateFile = path.join(dir, 'meteord.state');
     this.logFile = path.join(dir, 'meteord.log');
     this.child = null;
@@ -115,6 +117,7 @@ export class Meteord {
       '-ControllerPort', String(this.ctlPort),
       '-SubscriberDocumentRoot', path.join(ROOT, 'public'),
       '-StateFile', this.stateFile,
+      ...this.extraArgs,
     ], this.logFile);
     await waitForPorts([this.subPort, this.ctlPort], this.child, 'meteord');
   }
@@ -129,9 +132,12 @@ export class Meteord {
 
 /** fcgi-chat in dev HTTP mode, serving chat/ and POST /chat.php. */
 export class FcgiChat {
-  constructor(dir, meteord) {
+  /* channel: where it publishes; extraArgs: more options (--token-secret). */
+  constructor(dir, meteord, { channel = 'chat', extraArgs = [] } = {}) {
     this.dir = dir;
     this.meteord = meteord;
+    this.channel = channel;
+    this.extraArgs = extraArgs;
     this.logFile = path.join(dir, 'fcgi-chat.log');
   }
 
@@ -142,8 +148,9 @@ export class FcgiChat {
       '--chat-root', path.join(ROOT, 'chat'),
       '--push-url', this.meteord.url,
       '--controller', `127.0.0.1:${this.meteord.ctlPort}`,
-      '--channel', 'chat',
+      '--channel', this.channel,
       '--timezone', 'UTC',
+      ...this.extraArgs,
     ], this.logFile);
     await waitForPorts([this.port], this.child, 'fcgi-chat');
   }

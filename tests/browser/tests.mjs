@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import apiTests from './api-tests.mjs';
+import tokenTests from './tokens.mjs';
 import { BufferingProxy } from './servers.mjs';
 import {
   FIRST_ID, SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
@@ -429,4 +430,4 @@ test("the seed article's snippet, verbatim, works with our meteor.js", async (en
   }
 });
 
-export default [...tests, ...apiTests];
+export default [...tests, ...apiTests, ...tokenTests];

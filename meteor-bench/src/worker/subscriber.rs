@@ -97,8 +97,12 @@ fn request(plan: &Plan, local: usize, st: &SubState, resume: bool) -> String {
             (true, Some(id)) => format!(".r{}", id + 1),
             (true, None) => ".h".to_owned(),
         };
+        let query = s
+            .token
+            .as_ref()
+            .map_or(String::new(), |token| format!("?token={token}"));
         format!(
-            "GET {}/h{}x{global}/{}/{chan}{marker} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: meteor-bench\r\n\r\n",
+            "GET {}/h{}x{global}/{}/{chan}{marker}{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: meteor-bench\r\n\r\n",
             s.push_prefix,
             s.run_tag,
             s.mode.meteor_word()

@@ -23,6 +23,7 @@ use super::params::{self as p, Kind, Param};
 use super::parse::{Document, Section, Setting, Settings, decode_value};
 use super::perl;
 use super::{Config, ModeSettings, Modes};
+use crate::subscriber::token::TokenRules;
 
 /// Boolean spellings accepted besides `0`/`1` for our own switches,
 /// compared case-insensitively.
@@ -461,6 +462,7 @@ pub(crate) fn build(
         );
     }
     all_notes.extend(notes.0);
+    let subscriber_tokens = token_rules(&global, &mut all_notes);
 
     Ok(Config {
         source,
@@ -501,12 +503,33 @@ pub(crate) fn build(
                 "must be always, everysec or no (Redis' appendfsync words)".to_owned()
             })
         })?,
+        subscriber_tokens,
         notes: all_notes,
         modes: Modes {
             default: default_mode,
             named,
         },
     })
+}
+
+/// subscriber tokens (issue 14): the patterns and the secret. Patterns
+/// without a secret close those channels to everyone (no token can be
+/// valid: fail closed) and say so at start.
+fn token_rules(global: &Values<'_>, notes: &mut Vec<String>) -> TokenRules {
+    let patterns: Vec<String> = global
+        .text(&p::SUBSCRIBER_TOKEN_CHANNELS)
+        .split_ascii_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let secret = global.text(&p::SUBSCRIBER_TOKEN_SECRET);
+    if !patterns.is_empty() && secret.is_empty() {
+        notes.push(format!(
+            "{}: SubscriberTokenChannels is set but SubscriberTokenSecret is empty: no token \
+             can be valid, so those channels are refused to every subscriber",
+            global.setting(&p::SUBSCRIBER_TOKEN_CHANNELS).origin
+        ));
+    }
+    TokenRules::new(secret.as_bytes(), patterns)
 }
 
 #[cfg(test)]

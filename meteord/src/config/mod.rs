@@ -149,6 +149,9 @@ pub struct Config {
     // cluster broker (issue 13)
     /// `ClusterRedis`: the Redis URL of the cluster; `None` = a single node.
     pub cluster_redis: Option<String>,
+    /// subscriber tokens (issue 14): which channels need a token, and the
+    /// secret (kept out of Debug output).
+    pub subscriber_tokens: crate::subscriber::token::TokenRules,
 
     /// Lines and values accepted but without effect or read differently
     /// from how they look (`file:line: …`), for the log at start.

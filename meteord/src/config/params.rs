@@ -224,6 +224,16 @@ params! {
     SUBSCRIBER_SHUTDOWN_MSG: "SubscriberShutdownMsg", Kind::Text, r"<script>eof();</script>\r\n", true,
         "Sent to a subscriber when the daemon shuts down or a newer connection with the \
          same hostid takes over.";
+    // subscriber tokens (issue 14); here, not at the end, because the
+    // table is alphabetical (names_are_unique_and_sorted).
+    SUBSCRIBER_TOKEN_CHANNELS: "SubscriberTokenChannels", Kind::Text, "", false,
+        "Channels a subscriber may read only with a token signed with \
+         SubscriberTokenSecret: shell-style patterns separated by spaces (private-* \
+         room?? [a-c]*). Empty = no channel needs one. See docs/tokens.md.";
+    SUBSCRIBER_TOKEN_SECRET: "SubscriberTokenSecret", Kind::Text, "", false,
+        "The HS256 key the tokens of SubscriberTokenChannels are signed with (at least 32 \
+         bytes of random text is best). Empty with SubscriberTokenChannels set = those \
+         channels are refused to everyone.";
     SYSLOG_FACILITY: "SyslogFacility", Kind::Facility, "daemon", false,
         "syslog facility (daemon, user, local0 ... local7, ...; a name syslog does not \
          know logs as user). none = no syslog: log to LogFilename (or stderr) and stay in \
@@ -488,6 +498,8 @@ mod tests {
             // history (issue 14)
             "HistoryFile",
             "HistoryFsync",
+            "SubscriberTokenChannels",
+            "SubscriberTokenSecret",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

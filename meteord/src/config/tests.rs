@@ -590,6 +590,11 @@ fn every_parameter_is_wired_into_the_config() {
         };
         let c = format!("{:?}", from_text(&format!("{} {value}\n", p.name)));
         assert_ne!(c, base, "{} is not used", p.name);
+        if p.name == "SubscriberTokenSecret" {
+            // Used (the dump differs), and kept out of every dump.
+            assert!(!c.contains(&marker), "the secret shows in {c}");
+            continue;
+        }
         if value.contains(&marker) {
             assert!(c.contains(&marker), "{} is not used", p.name);
         }

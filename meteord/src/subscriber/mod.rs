@@ -7,7 +7,9 @@
 //! mode's, or the defaults'), as in the original.
 //!
 //! - `request.rs`: the request grammar (pure); `details.rs`: what a
-//!   stream asked for.
+//!   stream asked for; `query.rs`: query parameters, headers, cookies.
+//! - `token.rs`: subscriber tokens, checked for every stream before it
+//!   joins a channel (pure).
 //! - `mode.rs`: modes compiled per configuration generation.
 //! - `framing/`: the transport seam, how a mode speaks on the wire.
 //! - `stream/`: the stream and its one writer path (`task.rs`: the
@@ -16,8 +18,10 @@
 mod details;
 pub mod framing;
 pub mod mode;
+pub mod query;
 pub mod request;
 pub mod stream;
+pub mod token;
 
 pub use details::StreamDetails;
 
@@ -139,6 +143,10 @@ async fn handle(
             Ok(None)
         }
         Route::Stream(mut req) => {
+            if let Err(refusal) = authorize(state, &head.text, &req) {
+                refuse(state, &mut stream, conn, refusal).await?;
+                return Ok(None);
+            }
             let user_agent = request::user_agent(&head.text);
             let mode = state.modes().get(&req.mode).clone();
             resume(&mut req, &mode, &head.text);
@@ -178,6 +186,39 @@ fn resume(req: &mut StreamRequest, mode: &CompiledMode, head_text: &[u8]) {
             *marker = Backlog::After(id);
         }
     }
+}
+
+/// Every channel of the request that needs a token must be covered by the
+/// request's token; checked before the stream claims its hostid or joins
+/// anything, so a refused request changes nothing.
+fn authorize(state: &State, head_text: &[u8], req: &StreamRequest) -> Result<(), token::Refusal> {
+    let config = state.config();
+    let rules = &config.subscriber_tokens;
+    if !rules.active() {
+        return Ok(());
+    }
+    let now = crate::clock::unix_now();
+    let token = token::from_head(head_text);
+    let channels = req.channels.iter().map(|(name, _)| name.as_str());
+    token::authorize_all(rules, token.as_deref(), &req.hostid, channels, now)
+}
+
+/// `403` with the refusal's one-line reason and nothing else: no template,
+/// no channel content. The token itself is never logged.
+async fn refuse(
+    state: &State,
+    stream: &mut TcpStream,
+    conn: &Conn,
+    refusal: token::Refusal,
+) -> io::Result<()> {
+    tracing::debug!(conn = conn.number, ip = %conn.ip, reason = refusal.reason(), "token refused");
+    Stats::add(&state.stats.errors_served, 1);
+    Stats::add(&state.stats.tokens_refused, 1);
+    let body = format!("{}\n", refusal.reason());
+    let response =
+        crate::http::response(crate::http::FORBIDDEN, "text/plain", true, body.as_bytes());
+    write_out(state, stream, conn, &response).await?;
+    Ok(())
 }
 
 fn stream_details(req: &StreamRequest, mode: &CompiledMode, user_agent: &str) -> StreamDetails {

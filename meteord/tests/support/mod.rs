@@ -11,6 +11,7 @@ pub mod history;
 pub mod http;
 pub mod process;
 pub mod redis;
+pub mod tokens;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
