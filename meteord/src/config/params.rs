@@ -210,6 +210,15 @@ params! {
         "User to switch to after binding the ports, when started as root (empty = stay).";
     WRITE_TIMEOUT: "WriteTimeout", Kind::Seconds { min: 1 }, "30", false,
         "Seconds a write to a subscriber may stall before that subscriber is dropped.";
+    // eventsource (issue 12)
+    EVENT_SOURCE_ALLOW_ORIGIN: "EventSourceAllowOrigin", Kind::Text, "*", false,
+        "Access-Control-Allow-Origin of eventsource streams: the origin whose pages may \
+         read them (* = any; credentials are never allowed, so cookies are not sent \
+         cross-origin).";
+    EVENT_SOURCE_RETRY: "EventSourceRetry", Kind::Count { min: 0 }, "3000", true,
+        "Milliseconds an eventsource client waits before it reconnects (sent as the \
+         stream's retry field; 0 = none, the browser's own delay). Set so every browser \
+         resumes a stream that ended (MaxTime, restart) at the same, known pace.";
 }
 
 /// The parameter spelled exactly `name` (the configuration file is
@@ -348,9 +357,27 @@ pub(crate) fn per_mode_names() -> String {
 mod tests {
     use super::*;
 
+    /// The table is alphabetical up to WriteTimeout; the blocks of later
+    /// areas follow it (appended, one block per area, to keep merges
+    /// clean), each alphabetical.
     #[test]
     fn names_are_unique_and_sorted() {
-        for pair in PARAMS.windows(2) {
+        let mut names: Vec<String> = PARAMS.iter().map(|p| p.name.to_ascii_lowercase()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), PARAMS.len(), "a name is in the table twice");
+        let original_end = PARAMS
+            .iter()
+            .position(|p| p.name == WRITE_TIMEOUT.name)
+            .expect("WriteTimeout")
+            + 1;
+        let eventsource = [&EVENT_SOURCE_ALLOW_ORIGIN, &EVENT_SOURCE_RETRY];
+        let after: Vec<&str> = PARAMS[original_end..].iter().map(|p| p.name).collect();
+        assert!(after.starts_with(&eventsource.map(|p| p.name)), "{after:?}");
+        for pair in PARAMS[..original_end]
+            .windows(2)
+            .chain(eventsource.windows(2))
+        {
             assert!(
                 pair[0].name.to_ascii_lowercase() < pair[1].name.to_ascii_lowercase(),
                 "{} / {}",
@@ -380,7 +407,8 @@ mod tests {
                 "Persist",
                 "PingInterval",
                 "PingMessage",
-                "SubscriberShutdownMsg"
+                "SubscriberShutdownMsg",
+                "EventSourceRetry"
             ]
         );
     }
@@ -426,6 +454,8 @@ mod tests {
             "HeaderTimeout",
             "WriteTimeout",
             "ShutdownTimeout",
+            "EventSourceAllowOrigin",
+            "EventSourceRetry",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

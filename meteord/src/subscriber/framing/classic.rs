@@ -90,12 +90,18 @@ impl Classic {
     /// Input means nothing here; `seen` counts the bytes ignored so far, so
     /// a client cannot keep the stream busy reading forever.
     pub fn input(&self, bytes: &[u8], seen: &mut u32) -> Input {
-        *seen = seen.saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
-        if u64::from(*seen) <= MAX_IGNORED_INPUT {
-            Input::Continue
-        } else {
-            Input::Close
-        }
+        ignore_input(bytes, seen)
+    }
+}
+
+/// Input that means nothing (classic, EventSource): read and dropped up
+/// to [`MAX_IGNORED_INPUT`] bytes in all, counted in `seen`.
+pub(super) fn ignore_input(bytes: &[u8], seen: &mut u32) -> Input {
+    *seen = seen.saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+    if u64::from(*seen) <= MAX_IGNORED_INPUT {
+        Input::Continue
+    } else {
+        Input::Close
     }
 }
 

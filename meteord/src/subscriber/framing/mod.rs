@@ -13,17 +13,15 @@
 //! anyway. It is an enum, not a trait object, so a call costs one match
 //! and no pointer per connection.
 //!
-//! Today there is one framing, [`Classic`]: Meteor's templates
-//! (`classic.rs`). `event.rs` renders the JSON objects (message, gap) the
+//! Framings: [`Classic`], Meteor's templates (`classic.rs`), and
+//! [`EventSource`] (`eventsource.rs`), picked for the mode named
+//! `eventsource` by its name. `event.rs` renders the JSON objects (message, gap) the
 //! EventSource and WebSocket framings share; gaps (a resume the history
 //! no longer covers, [`crate::channel::Gap`]) reach a framing through
-//! [`Framing::gap`] before any message of the channel. EventSource and WebSocket (issue 12) will be two more
-//! files beside it, `eventsource.rs` and `websocket.rs`, each a variant
-//! here, picked when a mode is compiled. EventSource renders an `id:` /
-//! `data: <JSON>` event per message, a `: ping` comment, its head from the
-//! HTTP response builder, and closes with nothing; it needs the request's
-//! `Last-Event-ID` only to choose the backlog, before the stream starts.
-//! WebSocket renders one text frame per message, answers the upgrade with
+//! [`Framing::gap`] before any message of the channel. EventSource needs
+//! the request's `Last-Event-ID` only to choose the backlog, before the
+//! stream starts (`super::request::resume_after`). WebSocket (issue 12)
+//! will be one more file beside them, `websocket.rs`, a variant here; it renders one text frame per message, answers the upgrade with
 //! `101` (so [`HeaderValues`] gains the request's key), pings with a ping
 //! frame, closes with a close frame (1001 on shutdown), and is the first
 //! framing whose client input means something (subscribe, unsubscribe,
@@ -33,12 +31,14 @@
 
 mod classic;
 pub mod event;
+pub mod eventsource;
 
 use std::ops::Range;
 
 use bytes::Bytes;
 
 pub use classic::Classic;
+pub use eventsource::EventSource;
 
 use crate::channel::Message;
 use crate::config::ModeSettings;
@@ -87,18 +87,28 @@ pub enum Input {
 pub enum Framing {
     /// Meteor's templates.
     Classic(Classic),
+    /// Server-Sent Events (the mode named `eventsource`).
+    EventSource(EventSource),
 }
 
 impl Framing {
-    /// The framing for a mode's settings.
+    /// The framing for a mode's settings. The mode's name picks it (as
+    /// the original gives `longpoll` its meaning by name): a section
+    /// `[eventsource]` speaks EventSource, every other mode Meteor's
+    /// templates.
     pub fn compile(settings: &ModeSettings) -> Framing {
-        Framing::Classic(Classic::compile(settings))
+        if settings.name == eventsource::MODE {
+            Framing::EventSource(EventSource::compile(settings))
+        } else {
+            Framing::Classic(Classic::compile(settings))
+        }
     }
 
     /// Append the response head: everything before the first message.
     pub fn head(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {
             Framing::Classic(c) => c.head(out, values),
+            Framing::EventSource(e) => e.head(out, values),
         }
     }
 
@@ -106,6 +116,7 @@ impl Framing {
     pub fn channel_info(&self, out: &mut Vec<u8>, values: &ChannelInfoValues<'_>) {
         match self {
             Framing::Classic(c) => c.channel_info(out, values),
+            Framing::EventSource(e) => e.channel_info(out, values),
         }
     }
 
@@ -116,6 +127,7 @@ impl Framing {
     pub fn message(&self, message: &Message) -> (Bytes, Option<Range<usize>>) {
         match self {
             Framing::Classic(c) => c.message(message),
+            Framing::EventSource(e) => e.message(message),
         }
     }
 
@@ -128,6 +140,7 @@ impl Framing {
             Framing::Classic(_) => {
                 let _ = (out, channel, requested, oldest);
             }
+            Framing::EventSource(e) => e.gap(out, channel, requested, oldest),
         }
     }
 
@@ -135,6 +148,7 @@ impl Framing {
     pub fn ping(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {
             Framing::Classic(c) => c.ping(out, values),
+            Framing::EventSource(e) => e.ping(out),
         }
     }
 
@@ -142,6 +156,8 @@ impl Framing {
     pub fn shutdown(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {
             Framing::Classic(c) => c.shutdown(out, values),
+            // The stream just ends; the browser resumes by Last-Event-ID.
+            Framing::EventSource(_) => {}
         }
     }
 
@@ -149,6 +165,7 @@ impl Framing {
     pub fn close(&self) -> &Bytes {
         match self {
             Framing::Classic(c) => c.close(),
+            Framing::EventSource(e) => e.close(),
         }
     }
 
@@ -157,6 +174,7 @@ impl Framing {
     pub fn input(&self, bytes: &[u8], seen: &mut u32) -> Input {
         match self {
             Framing::Classic(c) => c.input(bytes, seen),
+            Framing::EventSource(e) => e.input(bytes, seen),
         }
     }
 }
