@@ -84,10 +84,12 @@ function openEventSource(url, sink) {
 }
 
 /* WebSocket close codes that end the session rather than the connection,
- * as eof() does in the classic streams: 1001 "going away" is meteord's
- * shutdown (SIGTERM). Every other close, MaxTime's included, is re-opened
- * by the engine with the markers of the last ids seen. */
-var WS_EOF_CODES = { 1001: true };
+ * as eof() does in the classic streams: meteord's 1001 (shutting down),
+ * 4001 (another connection took this hostid over) and 4002
+ * (/disconnect/<hostid>). Every other close — 1000 (MaxTime), 4000 (fell
+ * out of the history), 1008 (no pong) — is re-opened by the engine with
+ * the markers of the last ids seen. */
+var WS_EOF_CODES = { 1001: true, 4001: true, 4002: true };
 
 /* WebSocket: ws(s)://<this host>/push/<hostid>/websocket/<markers>, the
  * same markers as every other mode: each reconnect asks every channel for

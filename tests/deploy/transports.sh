@@ -91,10 +91,17 @@ ws_handshake() {
 }
 
 # nows_access_log PROXY: the access log of the push host without
-# WebSocket forwarding shows the refused /websocket/ and then /eventsource/.
+# WebSocket forwarding shows the refused /websocket/ and then /eventsource/
+# (a stream is logged when it ends: the proxy notices the closed page at
+# its next write, a ping at the latest, so wait that long).
 nows_access_log() {
     local proxy=$1 access="$A/logs/nows-push-access.log"
     [ "$proxy" = nginx ] && access="$N/logs/nows-push.access.log"
+    local deadline=$(($(now_ms) + PING_WAIT_MS))
+    while ! grep -q 'GET /push/[0-9A-Za-z]*/eventsource/chat[^"]*" 200 ' "$access" 2>/dev/null &&
+        [ "$(now_ms)" -lt "$deadline" ]; do
+        sleep "$POLL_S"
+    done
     if grep -q 'GET /push/[0-9A-Za-z]*/websocket/chat' "$access" 2>/dev/null &&
         ! grep -q 'GET /push/[0-9A-Za-z]*/websocket/chat[^"]*" 101 ' "$access" &&
         grep -q 'GET /push/[0-9A-Za-z]*/eventsource/chat[^"]*" 200 ' "$access"; then
