@@ -19,9 +19,17 @@ export class TapProxy {
     this.conns = new Set(); // {client, upstream, line}
   }
 
-  /** Recorded requests whose path starts with `prefix`. */
+  /** Recorded requests whose path starts with `prefix`, each once:
+   * Chromium re-sends a request whose kept-alive socket turned out closed,
+   * and that copy (same line, same ?nc=, same headers) is no new request. */
   seen(prefix) {
-    return this.requests.filter((r) => r.line.split(' ')[1]?.startsWith(prefix));
+    const keys = new Set();
+    return this.requests.filter((r) => {
+      const key = `${r.host} ${r.line} ${r.lastEventId} ${r.upgrade}`;
+      if (keys.has(key) || !r.line.split(' ')[1]?.startsWith(prefix)) return false;
+      keys.add(key);
+      return true;
+    });
   }
 
   /** Cut (both sides) every connection whose last request line matches. */
