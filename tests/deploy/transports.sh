@@ -92,12 +92,13 @@ ws_handshake() {
 
 # nows_access_log PROXY: the access log of the push host without
 # WebSocket forwarding shows the refused /websocket/ and then /eventsource/
-# (a stream is logged when it ends: the proxy notices the closed page at
-# its next write, a ping at the latest, so wait that long).
+# (a stream is logged when it ends: the proxy notices the closed page only
+# when a write fails, the second ping after it left; run.sh calls this once
+# all the Chromium runs are over, and it waits up to two ping intervals).
 nows_access_log() {
     local proxy=$1 access="$A/logs/nows-push-access.log"
     [ "$proxy" = nginx ] && access="$N/logs/nows-push.access.log"
-    local deadline=$(($(now_ms) + PING_WAIT_MS))
+    local deadline=$(($(now_ms) + 2 * PING_WAIT_MS))
     while ! grep -q 'GET /push/[0-9A-Za-z]*/eventsource/chat[^"]*" 200 ' "$access" 2>/dev/null &&
         [ "$(now_ms)" -lt "$deadline" ]; do
         sleep "$POLL_S"
@@ -133,6 +134,7 @@ transports_in_chromium() {
         browser_chat "$proxy" "$port" eventsource eventsource
         browser_chat "$proxy" "$port" stream websocket
         browser_chat "$proxy-nows" "$nows" stream eventsource
-        nows_access_log "$proxy"
     done
+    nows_access_log apache
+    nows_access_log nginx
 }
