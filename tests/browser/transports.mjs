@@ -187,6 +187,36 @@ test('a proxy that stops forwarding WebSocket: stream hands over to EventSource,
   }
 });
 
+test('websocket set by the page itself does not hand over: blocked twice, it falls back to smartpoll', async (env) => {
+  const proxy = new TapProxy(env.meteord.subPort);
+  proxy.allowUpgrade = false;
+  await proxy.start();
+  const chan = `explicit${Date.now()}`;
+  const page = await apiPage(env, proxy.port, (c) => {
+    Meteor.mode = 'websocket';
+    Meteor.minpollfreq = 300;
+    Meteor.maxpollfreq = 1000;
+    Meteor.joinChannel(c, 0);
+    Meteor.connect();
+  }, chan);
+  try {
+    await page.waitForFunction(() => window.events.some((e) => e[0] === 'changemode'), null, { timeout: WAIT_MS });
+    // the original's event and argument; Meteor.mode already smartpoll in it
+    const events = await page.evaluate(() => window.events);
+    assert.deepEqual(events.filter((e) => e[0] === 'changemode'), [['changemode', 'poll', 'smartpoll']]);
+    const push = proxy.seen('/push/');
+    assert.deepEqual(push.filter((r) => r.upgrade).length, 2, JSON.stringify(push));
+    assert.ok(!push.some((r) => r.line.includes('/eventsource/')), 'no hand-over to eventsource');
+    const ids = await publish(env.meteord.ctlPort, chan, ['nach dem Rückfall', '回退之后']);
+    const got = await waitForIds(page, ids);
+    assert.deepEqual(got.map((g) => g[0]), ids);
+    assertNoPageErrors(page, 'explicit websocket');
+  } finally {
+    await page.closeAll();
+    await proxy.stop();
+  }
+});
+
 test('a proxy that never answers the upgrade (held 101): stream moves on within the open bound', async (env) => {
   const { BufferingProxy } = await import('./servers.mjs');
   const proxy = new BufferingProxy(env.meteord.subPort, /\/websocket\//);
