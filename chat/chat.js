@@ -15,8 +15,9 @@
  * which meteord serves only with a token), sets Meteor.token and renews it
  * a minute before it expires.
  *
- * URL query (for tests and the curious): ?mode=stream|longpoll|smartpoll|
- * simplepoll, &transport=iframe, &pollfreq= &minpollfreq= &maxpollfreq= (ms),
+ * URL query (for tests and the curious): ?mode=stream|websocket|eventsource|
+ * longpoll|smartpoll|simplepoll (stream, the default, is the best transport
+ * the browser has and gets through), &transport=iframe, &pollfreq= &minpollfreq= &maxpollfreq= (ms),
  * &debug=1.
  */
 (function () {
@@ -38,7 +39,14 @@
   var CHAT_MIN_POLL = 1000;
   var CHAT_MAX_POLL = 8000;
   var CHANNEL = 'chat';
-  var STREAM_MODES = { stream: 1, xhrinteractive: 1, iframe: 1 };
+  var STREAM_MODES = { stream: 1, websocket: 1, eventsource: 1, xhrinteractive: 1, iframe: 1 };
+  /* How the status line names the transport in use (Meteor.mode). */
+  var TRANSPORT_NAMES = {
+    websocket: 'WebSocket',
+    eventsource: 'EventSource',
+    xhrinteractive: 'HTTP stream',
+    iframe: 'iframe stream'
+  };
   var NAME_KEY = 'chat.user';
   /* Renew the token this long before it expires; retry a failed fetch
    * after TOKEN_RETRY. */
@@ -74,17 +82,23 @@
     offline: 'offline — retrying'
   };
 
-  function showState(state) {
+  /* state: one of LABELS; transport: Meteor.mode while connected. */
+  function showState(state, transport) {
     statusBox.setAttribute('data-state', state);
-    statusText.textContent = LABELS[state] || state;
+    if (transport) statusBox.setAttribute('data-transport', transport);
+    else statusBox.removeAttribute('data-transport');
+    var label = LABELS[state] || state;
+    if (transport) label += ' · ' + (TRANSPORT_NAMES[transport] || transport);
+    statusText.textContent = label;
   }
 
   function onStatus(code) {
     if (code === 5) {
       everLive = true;
       // After connect() Meteor.mode names the transport, as the original's
-      // does: 'stream' became xhrinteractive (or iframe).
-      showState(STREAM_MODES[window.Meteor.mode] ? 'live' : 'polling');
+      // does: 'stream' became websocket (or what got through).
+      var mode = window.Meteor.mode;
+      showState(STREAM_MODES[mode] ? 'live' : 'polling', mode);
     } else if (code === 6) {
       showState('reconnecting');
     } else {

@@ -17,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const OUT = join(here, 'meteor.js');
 // intro.js is the file's documentation and stays outside the closure.
 const INTRO = 'intro.js';
-const PARTS = ['util.js', 'parse.js', 'transports.js', 'modes.js', 'frame.js', 'page.js', 'start.js'];
+const PARTS = ['util.js', 'parse.js', 'transports.js', 'native.js', 'modes.js', 'frame.js', 'page.js', 'start.js'];
 
 function read(name) {
   return readFileSync(join(here, 'src', name), 'utf8').replace(/\s+$/, '') + '\n';

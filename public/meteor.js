@@ -11,7 +11,7 @@
  *   Meteor.registerEventCallback("process", addMsg);
  *   Meteor.joinChannel("chat", 10);            // last 10 messages, then live
  *   Meteor.mode = 'stream';                    // or a mode name, see below
- *   Meteor.connect();                          // Meteor.mode: 'xhrinteractive'
+ *   Meteor.connect();                          // Meteor.mode: 'websocket'
  *
  * Meteor.token (extension): a subscriber token for channels meteord keeps
  * private (SubscriberTokenChannels); connect() passes it as token= on the
@@ -20,7 +20,20 @@
  *
  * Meteor.mode is a mode name of the server, the path segment of
  * /push/<hostid>/<mode>/...; 'stream' (the default) is resolved by
- * connect() to xhrinteractive, or to iframe where fetch() cannot stream:
+ * connect() to the best transport this browser has: websocket, else
+ * eventsource, else xhrinteractive, else iframe (where fetch() cannot
+ * stream). One that a proxy blocks (no 101, the socket or the stream closes
+ * before it opens, or it does not open within 10 s while meteord answers a
+ * plain GET) hands over to the next in that order, resuming every channel
+ * at its last id; Meteor.mode then names the transport in use:
+ *     websocket  -> the browser's WebSocket; meteord sends one JSON text
+ *                   frame per event; pings are protocol-level. Every
+ *                   (re)connect asks each channel for what follows the
+ *                   last id seen. A close with 1001 (meteord shutting down)
+ *                   is eof, as the classic streams'.
+ *     eventsource-> the browser's EventSource; one JSON event per message.
+ *                   The browser re-opens a broken stream itself with
+ *                   Last-Event-ID (meteord resumes every channel after it).
  *     xhrinteractive -> read with a fetch() ReadableStream; the
  *                   <script>p(id,"chan","text")</script> chunks are PARSED
  *                   (never evaluated).
@@ -81,6 +94,14 @@
  *   changemode("poll")          the stream fell back to smartpoll (Meteor.mode
  *                               reads 'smartpoll'): two stream connections
  *                               in a row without a ping within pingtimeout
+ *                               (websocket/eventsource set directly: two
+ *                               blocked in a row; picked by 'stream': after
+ *                               the classic stream, the last of the chain)
+ *   gap(channel, requested, oldest)  (extension; websocket, eventsource)
+ *                               meteord's history no longer holds what a
+ *                               resume asked for: ids requested..oldest-1
+ *                               of the channel are gone; fired before the
+ *                               channel's next message
  */
 /* Assembled by public/build.mjs from public/src/*.js: edit those, then run
  * `node public/build.mjs` (tests/run.sh fails while this file is stale). */
@@ -446,6 +467,141 @@
     };
   }
 
+  /* ---- src/native.js ---- */
+
+  /* native.js — the transports on the browser's own EventSource and
+   * WebSocket (modes eventsource and websocket), the same interface as
+   * transports.js. Both carry meteord's JSON events, one object each:
+   *   {"type":"message","id":17,"channel":"chat","text":"..."}
+   *   {"type":"gap","channel":"chat","requested":5,"oldest":120}
+   * Neither lets script see the server's pings (EventSource comment lines,
+   * WebSocket ping frames), so what proves such a connection alive is that
+   * it opened (sink.accepted); the engine treats the rows as quietPings.
+   *
+   * What they add to the sink calls of transports.js:
+   *   sink.gap(channel, requested, oldest)  history no longer holds what the
+   *                                         request asked for (from oldest on
+   *                                         the messages are complete again)
+   *   sink.reconnecting()                   the browser lost the connection and
+   *                                         re-opens it by itself (EventSource)
+   *   sink.end('refused')                   it closed before it ever opened: a
+   *                                         proxy may refuse it (frame.js asks) */
+
+  /* The JSON event types of the contract; anything else is logged and
+   * dropped (the server's {"type":"error"} answers included). */
+  function deliverEvent(data, sink) {
+    var ev;
+    try { ev = JSON.parse(data); } catch (e) { sink.log('not JSON:', String(data).slice(0, 80)); return; }
+    if (!ev || typeof ev !== 'object') return;
+    switch (ev.type) {
+      case 'message':
+        sink.message(ev.id, ev.channel, ev.text);
+        break;
+      case 'gap':
+        sink.gap(ev.channel, ev.requested, ev.oldest);
+        break;
+      case 'eof':
+        sink.eof();
+        break;
+      default:
+        sink.log('event', data);
+    }
+  }
+
+  /* A transport whose constructor threw: it ends as refused, after the
+   * engine has it (never inside open()). */
+  function refusedTransport(sink, err) {
+    var closed = false;
+    sink.log('cannot open:', err && err.message);
+    setTimeout(function () { if (!closed) sink.end('refused'); }, 0);
+    return { close: function () { closed = true; } };
+  }
+
+  /* EventSource: /push/<hostid>/eventsource/<markers>. When the stream
+   * breaks the browser re-opens the same URL with a Last-Event-ID header,
+   * which meteord reads as "everything after that id" for every channel of
+   * the stream (one id sequence for all of them), so nothing is missed; the
+   * engine drops anything it has already seen. The engine opens a fresh one
+   * (with fresh markers) only when the browser gives up: a non-200 answer or
+   * a wrong Content-Type. */
+  function openEventSource(url, sink) {
+    var closed = false;
+    var everOpen = false;
+    var es;
+    try { es = new window.EventSource(url); } catch (err) { return refusedTransport(sink, err); }
+    es.onopen = function () {
+      if (closed) return;
+      everOpen = true;
+      sink.accepted();
+    };
+    es.onmessage = function (ev) { if (!closed) deliverEvent(ev.data, sink); };
+    es.addEventListener('gap', function (ev) { if (!closed) deliverEvent(ev.data, sink); });
+    // Not in meteord's contract today; understood should a server end a
+    // stream for good this way (an EventSource would reconnect otherwise).
+    es.addEventListener('eof', function () { if (!closed) sink.eof(); });
+    es.onerror = function () {
+      if (closed) return;
+      if (es.readyState === 2) { // CLOSED: the browser will not retry
+        closed = true;
+        es.close();
+        sink.end(everOpen ? 'error' : 'refused');
+      } else if (everOpen) {
+        sink.reconnecting();
+      }
+      // CONNECTING before the first open: the browser retries by itself; the
+      // engine's open bound decides whether that is a blocked path.
+    };
+    return { close: function () { closed = true; es.close(); } };
+  }
+
+  /* WebSocket close codes that end the session rather than the connection,
+   * as eof() does in the classic streams: meteord's 1001 (shutting down),
+   * 4001 (another connection took this hostid over) and 4002
+   * (/disconnect/<hostid>). Every other close — 1000 (MaxTime), 4000 (fell
+   * out of the history), 1008 (no pong) — is re-opened by the engine with
+   * the markers of the last ids seen. */
+  var WS_EOF_CODES = { 1001: true, 4001: true, 4002: true };
+
+  /* WebSocket: ws(s)://<this host>/push/<hostid>/websocket/<markers>, the
+   * same markers as every other mode: each reconnect asks every channel for
+   * <chan>.r<last id seen + 1> (the subscribe frame's since = last id), so
+   * nothing is missed and the engine drops anything already seen. */
+  function openWebSocket(url, sink) {
+    var closed = false;
+    var everOpen = false;
+    var loc = window.location;
+    var ws;
+    try {
+      ws = new window.WebSocket((loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + url);
+    } catch (err) {
+      return refusedTransport(sink, err);
+    }
+    ws.onopen = function () {
+      if (closed) return;
+      everOpen = true;
+      sink.accepted();
+    };
+    ws.onmessage = function (ev) {
+      if (!closed && typeof ev.data === 'string') deliverEvent(ev.data, sink);
+    };
+    ws.onclose = function (ev) {
+      if (closed) return;
+      closed = true;
+      sink.log('websocket closed', ev.code, ev.reason);
+      if (!everOpen) sink.end('refused');
+      else if (WS_EOF_CODES[ev.code]) sink.eof();
+      else sink.end('done');
+    };
+    // An error is always followed by close, which decides.
+    ws.onerror = function () {};
+    return {
+      close: function () {
+        closed = true;
+        try { ws.close(); } catch (e) { /* already closing */ }
+      }
+    };
+  }
+
   /* ---- src/modes.js ---- */
 
   /* modes.js — the one table of the modes this client speaks (Meteor.mode's
@@ -477,16 +633,25 @@
    *   pollhost     requests go to Meteor.pollhost when it is set
    *   fastest      connect() sets pollfreq to minpollfreq
    *   supported    (the modes 'stream' may pick) whether this browser can
-   *                run it; absent = always */
+   *                run it; absent = always
+   *   quietPings   the server's pings never reach script (EventSource
+   *                comment lines, WebSocket ping frames): the connection
+   *                proves itself once, by opening within OPEN_TIMEOUT
+   *                (frame.js), and is trusted until the browser reports it
+   *                closed; one that does not open while meteord answers
+   *                plain requests is blocked on the way (a proxy)
+   *   next         (quietPings modes, when 'stream' picked them) the mode
+   *                tried next when this one is blocked, with no reset and
+   *                no changemode: the page's Meteor.mode follows */
   var MODES = {
+    websocket: { open: openWebSocket, stream: true, quietPings: true, next: 'eventsource', fallback: 'smartpoll', supported: webSocketWorks },
+    eventsource: { open: openEventSource, stream: true, quietPings: true, next: 'xhrinteractive', fallback: 'smartpoll', supported: eventSourceWorks },
     xhrinteractive: { open: openScriptStream, stream: true, fallback: 'smartpoll', supported: fetchCanStream },
     iframe: { open: openForeverIframe, stream: true, fallback: 'smartpoll' },
     serversent: { open: openScriptStream, stream: true, fallback: 'smartpoll' },
     longpoll: { open: openPollBody, pollhost: true, fastest: true },
     smartpoll: { open: openPollBody, shortPoll: true, adaptive: true, pollhost: true },
     simplepoll: { open: openPollBody, shortPoll: true, pollhost: true }
-    // eventsource, websocket (issue 12): a row each here, their open() in
-    // transports.js, and a place at the front of STREAM_PREFERENCE.
   };
 
   /* Any other name the request line can carry is polled like simplepoll but
@@ -494,12 +659,20 @@
   var OTHER_MODE = { open: openPollBody, shortPoll: true };
 
   /* What 'stream' resolves to: the first supported mode of this list. The
-   * original picks the forever-iframe only where ActiveXObject (IE) or
-   * addEventStream (Opera <= 12) exists, and xhrinteractive everywhere else;
-   * none of the browsers this file supports has either. Ours reads
-   * xhrinteractive with a streamed fetch(), so it needs the iframe only where
-   * that is missing. */
-  var STREAM_PREFERENCE = ['xhrinteractive', 'iframe'];
+   * browser's own WebSocket first (one socket, no HTTP framing per message),
+   * then its EventSource (plain HTTP, passes proxies that do not forward
+   * upgrades, reconnects by itself with Last-Event-ID), then the classic
+   * streams. The original picks the forever-iframe only where ActiveXObject
+   * (IE) or addEventStream (Opera <= 12) exists, and xhrinteractive
+   * everywhere else; none of the browsers this file supports has either.
+   * Ours reads xhrinteractive with a streamed fetch(), so it needs the
+   * iframe only where that is missing. A blocked websocket or eventsource
+   * hands over to its row's next (frame.js). */
+  var STREAM_PREFERENCE = ['websocket', 'eventsource', 'xhrinteractive', 'iframe'];
+
+  function webSocketWorks() { return typeof window.WebSocket === 'function'; }
+
+  function eventSourceWorks() { return typeof window.EventSource === 'function'; }
 
   function fetchCanStream() {
     return !!(window.fetch && window.ReadableStream && window.TextDecoder && window.AbortController);
@@ -518,6 +691,21 @@
    * line cannot carry, become pickStream()'s choice; any other name stays. */
   function resolveMode(name, pickStream) {
     return MODE_SYNTAX.test(name) && name !== 'stream' ? name : pickStream();
+  }
+
+  /* The mode a blocked auto-picked mode hands over to: its row's next, or
+   * the one after that where this browser lacks it; null: none (the row's
+   * fallback rules then). */
+  function nextStreamMode(name) {
+    var seen = {};
+    var m = has(MODES, name) ? MODES[name].next : null;
+    while (m && has(MODES, m) && !seen[m]) {
+      seen[m] = true;
+      var row = MODES[m];
+      if (!row.supported || row.supported()) return m;
+      m = row.next;
+    }
+    return null;
   }
 
   /* The row of a resolved mode name. */
@@ -556,6 +744,13 @@
   /* Shortest pause before the next request after one ended (the original's
    * floor too): the next request is due pollfreq after the last one began. */
   var MIN_REQUEST_GAP = 10;
+  /* How long a quietPings connection (EventSource, WebSocket) may take to
+   * open (pingtimeout when that is shorter). meteord answers at once; one
+   * that does not open by then is held up on the way (a buffering proxy
+   * holds the headers, or the 101) or meteord is down: a probe tells. */
+  var OPEN_TIMEOUT = 10000;
+  /* Bound on that probe: a plain GET of this frame's own page. */
+  var PROBE_TIMEOUT = 5000;
 
   function startFrame() {
     var parentOrigin = (function () {
@@ -583,6 +778,7 @@
     var arrivals = [];       // smartpoll: times of the last few messages
     var pollfreqTimer = null;
     var timer = null;        // pending reconnect / next poll
+    var probing = null;      // the attempt whose blocked-or-down probe runs
     /* The request in flight: {start, gotData, delivered, complete, watchdog,
      * sink, transport}. A sink answers only while its request is current. */
     var current = null;
@@ -640,13 +836,16 @@
     function sinkFor(c) {
       function live() { return current === c; }
       return {
-        accepted: function () { if (live()) setStatus(5); },
+        // An open quietPings connection is the only sign of life it gives.
+        accepted: function () { if (live()) { if (rules.quietPings) alive(); else setStatus(5); } },
         message: function (id, chan, text) { if (live()) onMessage(id, chan, text); },
         channelInfo: function (name, id) { if (live()) onChannelInfo(name, id); },
         complete: function () { if (live()) c.complete = true; },
         // Only a stream ends for good. A poll that says eof (the server is
         // shutting down) just ends; the next poll finds the new one.
         eof: function () { if (live() && rules.stream) onEof(); },
+        gap: function (chan, requested, oldest) { if (live()) onGap(chan, requested, oldest); },
+        reconnecting: function () { if (live()) onReconnecting(); },
         end: function (how) { finish(c, how); },
         log: log
       };
@@ -691,6 +890,22 @@
       if (ch && ch.last === null && ch.backtrack === null && id >= 0) ch.last = id;
     }
 
+    /* The server could not resume a channel where we asked (its history
+     * moved on): say so, once, before that channel's next messages. */
+    function onGap(chan, requested, oldest) {
+      if (typeof chan !== 'string' || !channels[chan]) return;
+      alive();
+      log('gap on', chan, 'wanted', requested, 'first kept', oldest);
+      post({ t: 'gap', channel: chan, requested: toId(requested), oldest: toId(oldest) });
+    }
+
+    /* The browser re-opens a broken EventSource by itself (Last-Event-ID):
+     * the original's reset and status 1 until it is open again. */
+    function onReconnecting() {
+      setStatus(1);
+      post({ t: 'reset', reason: 'reconnecting' });
+    }
+
     function onEof() {
       log('eof from server');
       stopRunning();
@@ -704,6 +919,18 @@
       if (!current) return;
       if (current.watchdog) clearTimeout(current.watchdog);
       var c = current;
+      c.watchdog = null;
+      if (rules.quietPings) {
+        // Opened: nothing more to watch (its pings are out of our sight).
+        if (c.gotData) return;
+        var bound = Math.min(cfg.pingtimeout, OPEN_TIMEOUT);
+        c.watchdog = setTimeout(function () {
+          if (current !== c) return;
+          log('not open after', bound, 'ms');
+          finish(c, 'timeout');
+        }, bound);
+        return;
+      }
       var limit = rules.shortPoll ? cfg.polltimeout : cfg.pingtimeout;
       c.watchdog = setTimeout(function () {
         if (current !== c) return;
@@ -721,6 +948,52 @@
         }
         finish(c, 'timeout');
       }, limit);
+    }
+
+    /* A quietPings connection that never opened: meteord down (the usual
+     * back-off), or a proxy that does not pass it (no 101, held headers)
+     * while it passes plain requests. A GET of this frame's own page tells. */
+    function probe(c, how) {
+      probing = c;
+      setStatus(1);
+      var ctl = window.AbortController ? new AbortController() : null;
+      var t = setTimeout(function () { if (ctl) ctl.abort(); }, PROBE_TIMEOUT);
+      var url = location.pathname + '?probe=' + now().toString(36) + randomId(4);
+      window.fetch(url, { cache: 'no-store', credentials: 'same-origin', signal: ctl ? ctl.signal : undefined })
+        .then(function (res) { return res.ok; }, function () { return false; })
+        .then(function (reachable) {
+          clearTimeout(t);
+          if (probing !== c || !running) return;
+          probing = null;
+          if (reachable) blocked(c);
+          else retryLater(c, how);
+        });
+    }
+
+    /* meteord answers but this transport does not get through. */
+    function blocked(c) {
+      var next = cfg.auto ? nextStreamMode(mode) : null;
+      if (next) {
+        // 'stream' picked this mode: hand over to the next one at once. The
+        // channels keep their last ids, so it resumes exactly where this
+        // one was (no reset, no changemode; the page's Meteor.mode follows).
+        log(mode, 'is blocked on the way, switching to', next);
+        mode = next;
+        rules = modeRules(next);
+        failures = 0;
+        silentStreams = 0;
+        post({ t: 'transport', mode: next });
+        schedule(MIN_REQUEST_GAP, false);
+        return;
+      }
+      if (rules.fallback && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
+        log(mode, 'stays blocked, falling back to', rules.fallback);
+        silentStreams = 0;
+        stopRunning();
+        setMode(rules.fallback);
+        return;
+      }
+      retryLater(c, 'blocked');
     }
 
     function setMode(m) {
@@ -754,6 +1027,7 @@
 
     function stopRunning() {
       running = false;
+      probing = null;
       stopCurrent();
       clearTimer();
       if (pollfreqTimer) { clearInterval(pollfreqTimer); pollfreqTimer = null; }
@@ -769,6 +1043,10 @@
         var ch = channels[name];
         if (ch.probing) { ch.probing = false; if (how === 'done') ch.empty = true; }
       }
+      if (rules.quietPings && !c.gotData && (how === 'refused' || how === 'timeout')) {
+        probe(c, how);
+        return;
+      }
       var lived = now() - c.start;
       // As the original: the next request is due pollfreq after this one
       // began (a stream or long poll that lived longer goes straight back).
@@ -779,11 +1057,17 @@
         if (rules.stream) post({ t: 'reset', reason: 'closed' });
         schedule(due, false);
       } else {
-        failures++;
-        setStatus(1);
-        if (rules.stream) post({ t: 'reset', reason: how });
-        schedule(Math.max(due, backoffDelay(failures)), true);
+        retryLater(c, how);
       }
+    }
+
+    /* A failed attempt: status 1, reset (streams) and the back-off. */
+    function retryLater(c, how) {
+      failures++;
+      setStatus(1);
+      if (rules.stream) post({ t: 'reset', reason: how });
+      var due = Math.max(MIN_REQUEST_GAP, pollfreq - (now() - c.start));
+      schedule(Math.max(due, backoffDelay(failures)), true);
     }
 
     function schedule(delay, isRetry) {
@@ -824,7 +1108,9 @@
         pingtimeout: Math.max(1000, Number(c.pingtimeout) || 20000),
         polltimeout: Math.max(1000, Number(c.polltimeout) || 30000),
         minpollfreq: Number(c.minpollfreq) || 2000,
-        maxpollfreq: Number(c.maxpollfreq) || 60000
+        maxpollfreq: Number(c.maxpollfreq) || 60000,
+        // Meteor.mode was 'stream': a blocked mode may hand over to the next.
+        auto: !!c.auto
       };
       mode = resolveMode(c.mode, streamTransport);
       rules = modeRules(mode);
@@ -905,6 +1191,11 @@
     var wanted = false;        // connect() called and not disconnected
     var waitingForLoad = false;
     var connectQueued = false;
+    /* Meteor.mode was 'stream' and connect() (or the frame, after a blocked
+     * transport) set it to autoMode: the frame may hand over to the next
+     * transport. A page that sets another mode itself turns this off. */
+    var autoStream = false;
+    var autoMode = null;
 
     function noop() {}
 
@@ -919,7 +1210,7 @@
       hostid: null,            // null: connect() makes one, as the original: ms time + 6 random digits
       maxpollfreq: 60000,
       minpollfreq: 2000,
-      mode: 'stream',          // connect() resolves 'stream' to xhrinteractive (or iframe)
+      mode: 'stream',          // connect() resolves 'stream' to websocket (or the next the browser has)
       pingtimeout: 20000,
       pollfreq: 3000,
       pollhost: null,          // host for longpoll/smartpoll/simplepoll, when set
@@ -995,7 +1286,7 @@
       // The original reports 4 once its stream frame is there; polls never.
       if (modeRules(M.mode).stream) setStatus(4);
       send({
-        t: 'connect', hostid: String(M.hostid), mode: M.mode, channels: channelList(),
+        t: 'connect', hostid: String(M.hostid), mode: M.mode, auto: autoStream, channels: channelList(),
         debugmode: !!M.debugmode, pingtimeout: Number(M.pingtimeout), polltimeout: Number(M.polltimeout),
         pollfreq: Number(M.pollfreq), minpollfreq: Number(M.minpollfreq), maxpollfreq: Number(M.maxpollfreq),
         pushpath: String(M.pushpath), token: M.token == null ? '' : String(M.token)
@@ -1086,11 +1377,24 @@
         case 'mode':
           // The stream fell back to polling: the original's mode and event.
           M.mode = d.mode;
+          autoMode = d.mode;
           log('mode', d.mode);
           fire('changemode', ['poll']);
           // ... then connects again as the original does (status 0, 1; with
           // a pollhost, from a frame loaded there).
           if (wanted) M.connect();
+          break;
+        case 'transport':
+          // 'stream' picked a transport that does not get through; the frame
+          // moved on to the next one, resuming every channel where it was.
+          M.mode = d.mode;
+          autoMode = d.mode;
+          log('mode', d.mode);
+          break;
+        case 'gap':
+          // Extension: gap(channel, requested, oldest), fired before the
+          // channel's next message (see the top of meteor.js).
+          if (joinedChannel(d.channel)) fire('gap', [d.channel, d.requested, d.oldest]);
           break;
         case 'pollfreq':
           M.pollfreq = d.pollfreq;
@@ -1140,7 +1444,10 @@
       wanted = true;
       setStatus(1);
       if (!M.hostid || !/^[0-9a-z]+$/i.test(String(M.hostid))) M.hostid = newHostid();
+      var asked = M.mode;
       M.mode = resolveMode(M.mode, function () { return M.selectStreamTransport(); });
+      autoStream = M.mode !== asked || (autoStream && M.mode === autoMode);
+      autoMode = M.mode;
       if (modeRules(M.mode).fastest) M.pollfreq = M.minpollfreq;
       log('selected', M.mode, 'transport');
       if (frame && originOf(baseUrl()) !== frameOrigin) dropFrame();

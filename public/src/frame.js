@@ -27,6 +27,13 @@ var SMARTPOLL_SLOWER = 1.05;
 /* Shortest pause before the next request after one ended (the original's
  * floor too): the next request is due pollfreq after the last one began. */
 var MIN_REQUEST_GAP = 10;
+/* How long a quietPings connection (EventSource, WebSocket) may take to
+ * open (pingtimeout when that is shorter). meteord answers at once; one
+ * that does not open by then is held up on the way (a buffering proxy
+ * holds the headers, or the 101) or meteord is down: a probe tells. */
+var OPEN_TIMEOUT = 10000;
+/* Bound on that probe: a plain GET of this frame's own page. */
+var PROBE_TIMEOUT = 5000;
 
 function startFrame() {
   var parentOrigin = (function () {
@@ -54,6 +61,7 @@ function startFrame() {
   var arrivals = [];       // smartpoll: times of the last few messages
   var pollfreqTimer = null;
   var timer = null;        // pending reconnect / next poll
+  var probing = null;      // the attempt whose blocked-or-down probe runs
   /* The request in flight: {start, gotData, delivered, complete, watchdog,
    * sink, transport}. A sink answers only while its request is current. */
   var current = null;
@@ -111,13 +119,16 @@ function startFrame() {
   function sinkFor(c) {
     function live() { return current === c; }
     return {
-      accepted: function () { if (live()) setStatus(5); },
+      // An open quietPings connection is the only sign of life it gives.
+      accepted: function () { if (live()) { if (rules.quietPings) alive(); else setStatus(5); } },
       message: function (id, chan, text) { if (live()) onMessage(id, chan, text); },
       channelInfo: function (name, id) { if (live()) onChannelInfo(name, id); },
       complete: function () { if (live()) c.complete = true; },
       // Only a stream ends for good. A poll that says eof (the server is
       // shutting down) just ends; the next poll finds the new one.
       eof: function () { if (live() && rules.stream) onEof(); },
+      gap: function (chan, requested, oldest) { if (live()) onGap(chan, requested, oldest); },
+      reconnecting: function () { if (live()) onReconnecting(); },
       end: function (how) { finish(c, how); },
       log: log
     };
@@ -162,6 +173,22 @@ function startFrame() {
     if (ch && ch.last === null && ch.backtrack === null && id >= 0) ch.last = id;
   }
 
+  /* The server could not resume a channel where we asked (its history
+   * moved on): say so, once, before that channel's next messages. */
+  function onGap(chan, requested, oldest) {
+    if (typeof chan !== 'string' || !channels[chan]) return;
+    alive();
+    log('gap on', chan, 'wanted', requested, 'first kept', oldest);
+    post({ t: 'gap', channel: chan, requested: toId(requested), oldest: toId(oldest) });
+  }
+
+  /* The browser re-opens a broken EventSource by itself (Last-Event-ID):
+   * the original's reset and status 1 until it is open again. */
+  function onReconnecting() {
+    setStatus(1);
+    post({ t: 'reset', reason: 'reconnecting' });
+  }
+
   function onEof() {
     log('eof from server');
     stopRunning();
@@ -175,6 +202,18 @@ function startFrame() {
     if (!current) return;
     if (current.watchdog) clearTimeout(current.watchdog);
     var c = current;
+    c.watchdog = null;
+    if (rules.quietPings) {
+      // Opened: nothing more to watch (its pings are out of our sight).
+      if (c.gotData) return;
+      var bound = Math.min(cfg.pingtimeout, OPEN_TIMEOUT);
+      c.watchdog = setTimeout(function () {
+        if (current !== c) return;
+        log('not open after', bound, 'ms');
+        finish(c, 'timeout');
+      }, bound);
+      return;
+    }
     var limit = rules.shortPoll ? cfg.polltimeout : cfg.pingtimeout;
     c.watchdog = setTimeout(function () {
       if (current !== c) return;
@@ -192,6 +231,52 @@ function startFrame() {
       }
       finish(c, 'timeout');
     }, limit);
+  }
+
+  /* A quietPings connection that never opened: meteord down (the usual
+   * back-off), or a proxy that does not pass it (no 101, held headers)
+   * while it passes plain requests. A GET of this frame's own page tells. */
+  function probe(c, how) {
+    probing = c;
+    setStatus(1);
+    var ctl = window.AbortController ? new AbortController() : null;
+    var t = setTimeout(function () { if (ctl) ctl.abort(); }, PROBE_TIMEOUT);
+    var url = location.pathname + '?probe=' + now().toString(36) + randomId(4);
+    window.fetch(url, { cache: 'no-store', credentials: 'same-origin', signal: ctl ? ctl.signal : undefined })
+      .then(function (res) { return res.ok; }, function () { return false; })
+      .then(function (reachable) {
+        clearTimeout(t);
+        if (probing !== c || !running) return;
+        probing = null;
+        if (reachable) blocked(c);
+        else retryLater(c, how);
+      });
+  }
+
+  /* meteord answers but this transport does not get through. */
+  function blocked(c) {
+    var next = cfg.auto ? nextStreamMode(mode) : null;
+    if (next) {
+      // 'stream' picked this mode: hand over to the next one at once. The
+      // channels keep their last ids, so it resumes exactly where this
+      // one was (no reset, no changemode; the page's Meteor.mode follows).
+      log(mode, 'is blocked on the way, switching to', next);
+      mode = next;
+      rules = modeRules(next);
+      failures = 0;
+      silentStreams = 0;
+      post({ t: 'transport', mode: next });
+      schedule(MIN_REQUEST_GAP, false);
+      return;
+    }
+    if (rules.fallback && ++silentStreams >= SILENT_STREAMS_BEFORE_FALLBACK) {
+      log(mode, 'stays blocked, falling back to', rules.fallback);
+      silentStreams = 0;
+      stopRunning();
+      setMode(rules.fallback);
+      return;
+    }
+    retryLater(c, 'blocked');
   }
 
   function setMode(m) {
@@ -225,6 +310,7 @@ function startFrame() {
 
   function stopRunning() {
     running = false;
+    probing = null;
     stopCurrent();
     clearTimer();
     if (pollfreqTimer) { clearInterval(pollfreqTimer); pollfreqTimer = null; }
@@ -240,6 +326,10 @@ function startFrame() {
       var ch = channels[name];
       if (ch.probing) { ch.probing = false; if (how === 'done') ch.empty = true; }
     }
+    if (rules.quietPings && !c.gotData && (how === 'refused' || how === 'timeout')) {
+      probe(c, how);
+      return;
+    }
     var lived = now() - c.start;
     // As the original: the next request is due pollfreq after this one
     // began (a stream or long poll that lived longer goes straight back).
@@ -250,11 +340,17 @@ function startFrame() {
       if (rules.stream) post({ t: 'reset', reason: 'closed' });
       schedule(due, false);
     } else {
-      failures++;
-      setStatus(1);
-      if (rules.stream) post({ t: 'reset', reason: how });
-      schedule(Math.max(due, backoffDelay(failures)), true);
+      retryLater(c, how);
     }
+  }
+
+  /* A failed attempt: status 1, reset (streams) and the back-off. */
+  function retryLater(c, how) {
+    failures++;
+    setStatus(1);
+    if (rules.stream) post({ t: 'reset', reason: how });
+    var due = Math.max(MIN_REQUEST_GAP, pollfreq - (now() - c.start));
+    schedule(Math.max(due, backoffDelay(failures)), true);
   }
 
   function schedule(delay, isRetry) {
@@ -295,7 +391,9 @@ function startFrame() {
       pingtimeout: Math.max(1000, Number(c.pingtimeout) || 20000),
       polltimeout: Math.max(1000, Number(c.polltimeout) || 30000),
       minpollfreq: Number(c.minpollfreq) || 2000,
-      maxpollfreq: Number(c.maxpollfreq) || 60000
+      maxpollfreq: Number(c.maxpollfreq) || 60000,
+      // Meteor.mode was 'stream': a blocked mode may hand over to the next.
+      auto: !!c.auto
     };
     mode = resolveMode(c.mode, streamTransport);
     rules = modeRules(mode);

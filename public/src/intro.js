@@ -11,7 +11,7 @@
  *   Meteor.registerEventCallback("process", addMsg);
  *   Meteor.joinChannel("chat", 10);            // last 10 messages, then live
  *   Meteor.mode = 'stream';                    // or a mode name, see below
- *   Meteor.connect();                          // Meteor.mode: 'xhrinteractive'
+ *   Meteor.connect();                          // Meteor.mode: 'websocket'
  *
  * Meteor.token (extension): a subscriber token for channels meteord keeps
  * private (SubscriberTokenChannels); connect() passes it as token= on the
@@ -20,7 +20,20 @@
  *
  * Meteor.mode is a mode name of the server, the path segment of
  * /push/<hostid>/<mode>/...; 'stream' (the default) is resolved by
- * connect() to xhrinteractive, or to iframe where fetch() cannot stream:
+ * connect() to the best transport this browser has: websocket, else
+ * eventsource, else xhrinteractive, else iframe (where fetch() cannot
+ * stream). One that a proxy blocks (no 101, the socket or the stream closes
+ * before it opens, or it does not open within 10 s while meteord answers a
+ * plain GET) hands over to the next in that order, resuming every channel
+ * at its last id; Meteor.mode then names the transport in use:
+ *     websocket  -> the browser's WebSocket; meteord sends one JSON text
+ *                   frame per event; pings are protocol-level. Every
+ *                   (re)connect asks each channel for what follows the
+ *                   last id seen. A close with 1001 (meteord shutting down)
+ *                   is eof, as the classic streams'.
+ *     eventsource-> the browser's EventSource; one JSON event per message.
+ *                   The browser re-opens a broken stream itself with
+ *                   Last-Event-ID (meteord resumes every channel after it).
  *     xhrinteractive -> read with a fetch() ReadableStream; the
  *                   <script>p(id,"chan","text")</script> chunks are PARSED
  *                   (never evaluated).
@@ -81,4 +94,12 @@
  *   changemode("poll")          the stream fell back to smartpoll (Meteor.mode
  *                               reads 'smartpoll'): two stream connections
  *                               in a row without a ping within pingtimeout
+ *                               (websocket/eventsource set directly: two
+ *                               blocked in a row; picked by 'stream': after
+ *                               the classic stream, the last of the chain)
+ *   gap(channel, requested, oldest)  (extension; websocket, eventsource)
+ *                               meteord's history no longer holds what a
+ *                               resume asked for: ids requested..oldest-1
+ *                               of the channel are gone; fired before the
+ *                               channel's next message
  */

@@ -27,16 +27,25 @@ var MODE_SYNTAX = /^[0-9a-z]+$/i;
  *   pollhost     requests go to Meteor.pollhost when it is set
  *   fastest      connect() sets pollfreq to minpollfreq
  *   supported    (the modes 'stream' may pick) whether this browser can
- *                run it; absent = always */
+ *                run it; absent = always
+ *   quietPings   the server's pings never reach script (EventSource
+ *                comment lines, WebSocket ping frames): the connection
+ *                proves itself once, by opening within OPEN_TIMEOUT
+ *                (frame.js), and is trusted until the browser reports it
+ *                closed; one that does not open while meteord answers
+ *                plain requests is blocked on the way (a proxy)
+ *   next         (quietPings modes, when 'stream' picked them) the mode
+ *                tried next when this one is blocked, with no reset and
+ *                no changemode: the page's Meteor.mode follows */
 var MODES = {
+  websocket: { open: openWebSocket, stream: true, quietPings: true, next: 'eventsource', fallback: 'smartpoll', supported: webSocketWorks },
+  eventsource: { open: openEventSource, stream: true, quietPings: true, next: 'xhrinteractive', fallback: 'smartpoll', supported: eventSourceWorks },
   xhrinteractive: { open: openScriptStream, stream: true, fallback: 'smartpoll', supported: fetchCanStream },
   iframe: { open: openForeverIframe, stream: true, fallback: 'smartpoll' },
   serversent: { open: openScriptStream, stream: true, fallback: 'smartpoll' },
   longpoll: { open: openPollBody, pollhost: true, fastest: true },
   smartpoll: { open: openPollBody, shortPoll: true, adaptive: true, pollhost: true },
   simplepoll: { open: openPollBody, shortPoll: true, pollhost: true }
-  // eventsource, websocket (issue 12): a row each here, their open() in
-  // transports.js, and a place at the front of STREAM_PREFERENCE.
 };
 
 /* Any other name the request line can carry is polled like simplepoll but
@@ -44,12 +53,20 @@ var MODES = {
 var OTHER_MODE = { open: openPollBody, shortPoll: true };
 
 /* What 'stream' resolves to: the first supported mode of this list. The
- * original picks the forever-iframe only where ActiveXObject (IE) or
- * addEventStream (Opera <= 12) exists, and xhrinteractive everywhere else;
- * none of the browsers this file supports has either. Ours reads
- * xhrinteractive with a streamed fetch(), so it needs the iframe only where
- * that is missing. */
-var STREAM_PREFERENCE = ['xhrinteractive', 'iframe'];
+ * browser's own WebSocket first (one socket, no HTTP framing per message),
+ * then its EventSource (plain HTTP, passes proxies that do not forward
+ * upgrades, reconnects by itself with Last-Event-ID), then the classic
+ * streams. The original picks the forever-iframe only where ActiveXObject
+ * (IE) or addEventStream (Opera <= 12) exists, and xhrinteractive
+ * everywhere else; none of the browsers this file supports has either.
+ * Ours reads xhrinteractive with a streamed fetch(), so it needs the
+ * iframe only where that is missing. A blocked websocket or eventsource
+ * hands over to its row's next (frame.js). */
+var STREAM_PREFERENCE = ['websocket', 'eventsource', 'xhrinteractive', 'iframe'];
+
+function webSocketWorks() { return typeof window.WebSocket === 'function'; }
+
+function eventSourceWorks() { return typeof window.EventSource === 'function'; }
 
 function fetchCanStream() {
   return !!(window.fetch && window.ReadableStream && window.TextDecoder && window.AbortController);
@@ -68,6 +85,21 @@ function streamTransport() {
  * line cannot carry, become pickStream()'s choice; any other name stays. */
 function resolveMode(name, pickStream) {
   return MODE_SYNTAX.test(name) && name !== 'stream' ? name : pickStream();
+}
+
+/* The mode a blocked auto-picked mode hands over to: its row's next, or
+ * the one after that where this browser lacks it; null: none (the row's
+ * fallback rules then). */
+function nextStreamMode(name) {
+  var seen = {};
+  var m = has(MODES, name) ? MODES[name].next : null;
+  while (m && has(MODES, m) && !seen[m]) {
+    seen[m] = true;
+    var row = MODES[m];
+    if (!row.supported || row.supported()) return m;
+    m = row.next;
+  }
+  return null;
 }
 
 /* The row of a resolved mode name. */

@@ -22,6 +22,11 @@ function startPage() {
   var wanted = false;        // connect() called and not disconnected
   var waitingForLoad = false;
   var connectQueued = false;
+  /* Meteor.mode was 'stream' and connect() (or the frame, after a blocked
+   * transport) set it to autoMode: the frame may hand over to the next
+   * transport. A page that sets another mode itself turns this off. */
+  var autoStream = false;
+  var autoMode = null;
 
   function noop() {}
 
@@ -36,7 +41,7 @@ function startPage() {
     hostid: null,            // null: connect() makes one, as the original: ms time + 6 random digits
     maxpollfreq: 60000,
     minpollfreq: 2000,
-    mode: 'stream',          // connect() resolves 'stream' to xhrinteractive (or iframe)
+    mode: 'stream',          // connect() resolves 'stream' to websocket (or the next the browser has)
     pingtimeout: 20000,
     pollfreq: 3000,
     pollhost: null,          // host for longpoll/smartpoll/simplepoll, when set
@@ -112,7 +117,7 @@ function startPage() {
     // The original reports 4 once its stream frame is there; polls never.
     if (modeRules(M.mode).stream) setStatus(4);
     send({
-      t: 'connect', hostid: String(M.hostid), mode: M.mode, channels: channelList(),
+      t: 'connect', hostid: String(M.hostid), mode: M.mode, auto: autoStream, channels: channelList(),
       debugmode: !!M.debugmode, pingtimeout: Number(M.pingtimeout), polltimeout: Number(M.polltimeout),
       pollfreq: Number(M.pollfreq), minpollfreq: Number(M.minpollfreq), maxpollfreq: Number(M.maxpollfreq),
       pushpath: String(M.pushpath), token: M.token == null ? '' : String(M.token)
@@ -203,11 +208,24 @@ function startPage() {
       case 'mode':
         // The stream fell back to polling: the original's mode and event.
         M.mode = d.mode;
+        autoMode = d.mode;
         log('mode', d.mode);
         fire('changemode', ['poll']);
         // ... then connects again as the original does (status 0, 1; with
         // a pollhost, from a frame loaded there).
         if (wanted) M.connect();
+        break;
+      case 'transport':
+        // 'stream' picked a transport that does not get through; the frame
+        // moved on to the next one, resuming every channel where it was.
+        M.mode = d.mode;
+        autoMode = d.mode;
+        log('mode', d.mode);
+        break;
+      case 'gap':
+        // Extension: gap(channel, requested, oldest), fired before the
+        // channel's next message (see the top of meteor.js).
+        if (joinedChannel(d.channel)) fire('gap', [d.channel, d.requested, d.oldest]);
         break;
       case 'pollfreq':
         M.pollfreq = d.pollfreq;
@@ -257,7 +275,10 @@ function startPage() {
     wanted = true;
     setStatus(1);
     if (!M.hostid || !/^[0-9a-z]+$/i.test(String(M.hostid))) M.hostid = newHostid();
+    var asked = M.mode;
     M.mode = resolveMode(M.mode, function () { return M.selectStreamTransport(); });
+    autoStream = M.mode !== asked || (autoStream && M.mode === autoMode);
+    autoMode = M.mode;
     if (modeRules(M.mode).fastest) M.pollfreq = M.minpollfreq;
     log('selected', M.mode, 'transport');
     if (frame && originOf(baseUrl()) !== frameOrigin) dropFrame();

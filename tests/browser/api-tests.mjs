@@ -87,7 +87,7 @@ test('Meteor API: the original defaults, callbacks and functions before connect(
     assert.deepEqual(r.callbacks, ['process:function', 'reset:function', 'eof:function',
       'statuschanged:function', 'changemode:function']);
     assert.deepEqual(r.missing, []);
-    assert.equal(r.transport, 'xhrinteractive');
+    assert.equal(r.transport, 'websocket');
     assert.equal(r.supported, true);
     const fresh = await env.newPage();
     await fresh.goto(`http://127.0.0.1:${env.pages.port}/api.html?base=${env.meteord.url}`);
@@ -139,7 +139,7 @@ test('Meteor API: joinChannel, leaveChannel and connect throw and behave as the 
       await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
       // backtrack 0 asks for the whole history (.h), none for live only
       assert.deepEqual(proxy.seen('/push/').map((q) => q.line.split(' ')[1].replace(/\?.*/, '')),
-        ['/push/apimarkers1/xhrinteractive/apiall.h/apilive/apilast.b2']);
+        ['/push/apimarkers1/websocket/apiall.h/apilive/apilast.b2']);
       // leaving the last channel disconnects: status 0, frame gone
       await page.evaluate(() => { Meteor.leaveChannel('apiall'); Meteor.leaveChannel('apilive'); });
       await page.evaluate(() => Meteor.leaveChannel('apilast'));
@@ -179,7 +179,7 @@ test('Meteor API: callbacks[event] is one function; a direct assignment and regi
   }
 });
 
-test('Meteor.mode: connect() resolves stream to xhrinteractive, and the request says so', async (env) => {
+test('Meteor.mode: connect() resolves stream to websocket, and the request says so', async (env) => {
   await withProxy(env, null, async (proxy) => {
     const page = await apiPageAt(env, proxy.port, () => {
       Meteor.joinChannel('chat');
@@ -188,17 +188,17 @@ test('Meteor.mode: connect() resolves stream to xhrinteractive, and the request 
       window.modes = [before, Meteor.mode];
     });
     try {
-      assert.deepEqual(await page.evaluate(() => window.modes), ['stream', 'xhrinteractive']);
+      assert.deepEqual(await page.evaluate(() => window.modes), ['stream', 'websocket']);
       await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
       const text = `resolved stream ${Date.now()}`;
       await env.chat.post('Mode', text);
       await waitForText(page, text);
       const push = proxy.seen('/push/');
-      assert.deepEqual(push.map(modeOf), ['xhrinteractive'], JSON.stringify(push));
-      assert.equal(await page.evaluate(() => Meteor.mode), 'xhrinteractive');
+      assert.deepEqual(push.map(modeOf), ['websocket'], JSON.stringify(push));
+      assert.equal(await page.evaluate(() => Meteor.mode), 'websocket');
       // as the original: 1 is reported before 'stream' is resolved
       assert.deepEqual(await eventsOf(page, 'statuschanged'),
-        [['statuschanged', 1, 'stream'], ['statuschanged', 4, 'xhrinteractive'], ['statuschanged', 5, 'xhrinteractive']]);
+        [['statuschanged', 1, 'stream'], ['statuschanged', 4, 'websocket'], ['statuschanged', 5, 'websocket']]);
       assertNoPageErrors(page, 'resolved');
     } finally {
       await page.closeAll();
@@ -206,15 +206,16 @@ test('Meteor.mode: connect() resolves stream to xhrinteractive, and the request 
   });
 });
 
-test('Meteor.mode: stream resolves to iframe where fetch() cannot stream', async (env) => {
+test('Meteor.mode: stream resolves to iframe where fetch() cannot stream (and no WebSocket, EventSource)', async (env) => {
   await withProxy(env, null, async (proxy) => {
     // No ReadableStream: our xhrinteractive reader cannot work, the classic
     // forever-iframe can (the original picks iframe for IE and old Opera).
+    // (The browsers without a streaming fetch() lack both newer ones too.)
     const page = await apiPageAt(env, proxy.port, () => {
       Meteor.joinChannel('chat');
       Meteor.connect();
       window.modes = [Meteor.selectStreamTransport(), Meteor.mode];
-    }, undefined, () => { delete window.ReadableStream; });
+    }, undefined, () => { delete window.ReadableStream; delete window.WebSocket; delete window.EventSource; });
     try {
       assert.deepEqual(await page.evaluate(() => window.modes), ['iframe', 'iframe']);
       await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
@@ -228,7 +229,7 @@ test('Meteor.mode: stream resolves to iframe where fetch() cannot stream', async
   });
 });
 
-for (const mode of ['iframe', 'xhrinteractive']) {
+for (const mode of ['iframe', 'xhrinteractive', 'eventsource', 'websocket']) {
   test(`Meteor.mode = '${mode}' set directly is honoured`, async (env) => {
     await withProxy(env, null, async (proxy) => {
       const page = await apiPageAt(env, proxy.port, (m) => {
@@ -288,9 +289,9 @@ test('a Meteor.mode the request line cannot carry is resolved like stream', asyn
       Meteor.connect();
     });
     try {
-      assert.equal(await page.evaluate(() => Meteor.mode), 'xhrinteractive');
+      assert.equal(await page.evaluate(() => Meteor.mode), 'websocket');
       await page.waitForFunction(() => Meteor.status === 5, null, { timeout: WAIT_MS });
-      assert.deepEqual(proxy.seen('/push/').map(modeOf), ['xhrinteractive']);
+      assert.deepEqual(proxy.seen('/push/').map(modeOf), ['websocket']);
       assertNoPageErrors(page, 'unusable mode');
     } finally {
       await page.closeAll();
@@ -299,7 +300,9 @@ test('a Meteor.mode the request line cannot carry is resolved like stream', asyn
 });
 
 test('changemode fires with "poll" on the fallback; pollhost then serves the polls', async (env) => {
-  await withProxy(env, /\/xhrinteractive\//, async (proxy) => {
+  // The proxy holds every stream: 'stream' goes websocket -> eventsource
+  // (neither opens) -> xhrinteractive (silent twice) -> smartpoll.
+  await withProxy(env, /\/(?:websocket|eventsource|xhrinteractive)\//, async (proxy) => {
     const page = await apiPageAt(env, proxy.port, (host) => {
       Meteor.pollhost = host;
       Meteor.pingtimeout = 1500;
@@ -319,13 +322,13 @@ test('changemode fires with "poll" on the fallback; pollhost then serves the pol
       const from = all.findIndex((e) => e[0] === 'changemode');
       assert.deepEqual(all.slice(from + 1).filter((e) => e[0] !== 'process'),
         [['statuschanged', 0, 'smartpoll'], ['statuschanged', 1, 'smartpoll'], ['statuschanged', 5, 'smartpoll']]);
-      assert.deepEqual(all.slice(0, 2), [['statuschanged', 1, 'stream'], ['statuschanged', 4, 'xhrinteractive']]);
+      assert.deepEqual(all.slice(0, 2), [['statuschanged', 1, 'stream'], ['statuschanged', 4, 'websocket']]);
       await sleep(1000);
       const text = `polled from pollhost ${Date.now()}`;
       await env.chat.post('Poll', text);
       await waitForText(page, text);
       const push = proxy.seen('/push/');
-      const streams = push.filter((q) => modeOf(q) === 'xhrinteractive');
+      const streams = push.filter((q) => ['websocket', 'eventsource', 'xhrinteractive'].includes(modeOf(q)));
       const polls = push.filter((q) => modeOf(q) === 'smartpoll');
       assert.ok(streams.length >= 1 && polls.length >= 1, JSON.stringify(push));
       assert.deepEqual([...new Set(streams.map((q) => q.host))], [`127.0.0.1:${proxy.port}`]);

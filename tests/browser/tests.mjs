@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import apiTests from './api-tests.mjs';
 import tokenTests from './tokens.mjs';
+import transportTests from './transports.mjs';
 import { BufferingProxy } from './servers.mjs';
 import {
   FIRST_ID, SEED_HOST, WAIT_MS, assertEachOnce, assertNoPageErrors, assertOrderedUnique,
@@ -362,7 +363,9 @@ test('the frame parses template output without evaluating it', async (env) => {
 });
 
 test('stream falls back to smartpoll when pings stop arriving (buffering proxy)', async (env) => {
-  const proxy = new BufferingProxy(env.meteord.subPort, /\/xhrinteractive\//);
+  // Every stream held: websocket and eventsource never open, xhrinteractive
+  // stays silent twice; then smartpoll.
+  const proxy = new BufferingProxy(env.meteord.subPort, /\/(?:websocket|eventsource|xhrinteractive)\//);
   await proxy.start();
   const page = await env.newPage();
   try {
@@ -422,12 +425,13 @@ test("the seed article's snippet, verbatim, works with our meteor.js", async (en
     assert.equal(live.length, 1, 'live message once');
     assert.match(live[0], /^<strong>Seed \d{2}:\d{2}:\d{2}<\/strong> /);
     // connect() resolved 'stream' to the transport, as the original does
+    // (the best one this browser has: WebSocket)
     assert.equal(await page.evaluate(() => [Meteor.hostid, Meteor.host, Meteor.mode].join(' ')),
-      `1234567 data.${SEED_HOST} xhrinteractive`);
+      `1234567 data.${SEED_HOST} websocket`);
     assertNoPageErrors(page, 'seed');
   } finally {
     await page.closeAll();
   }
 });
 
-export default [...tests, ...apiTests, ...tokenTests];
+export default [...tests, ...apiTests, ...tokenTests, ...transportTests];

@@ -4,7 +4,12 @@
 // FastCGI responder, and must see each other's messages. Prints the time
 // from pressing Enter on one page to the message showing on the other.
 //
-// Usage: node chat-e2e.js <label> <chat page url>
+// With <transport>, both pages must be live over it (the status line's
+// data-transport: Meteor.mode after connect), and a burst of messages
+// posted while the first page is still connecting (falling back, where a
+// proxy blocks a transport) must show on it each exactly once, in order.
+//
+// Usage: node chat-e2e.js <label> <chat page url> [<transport>]
 // Exit status 0 = both directions worked; the last line is a summary.
 'use strict';
 
@@ -17,7 +22,9 @@ const STEP_TIMEOUT_MS = 20000;
 // through the responder, so it is a little more than the stream's share).
 const LIVE_LIMIT_MS = 1000;
 
-const [label, url] = process.argv.slice(2);
+const [label, url, transport] = process.argv.slice(2);
+// Messages in the burst posted while the first page connects.
+const BURST = 5;
 if (!label || !url) {
   console.error('usage: node chat-e2e.js <label> <url>');
   process.exit(2);
@@ -62,6 +69,47 @@ async function waitForText(page, text, timeout) {
   });
 }
 
+/* Post from inside the page (same origin as chat.php), as the page does. */
+async function postFrom(page, user, message) {
+  return page.evaluate(async ({ u, m }) => {
+    const res = await fetch('chat.php', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded;charset=UTF-8' },
+      body: new URLSearchParams({ user: u, message: m }).toString(),
+    });
+    return res.status;
+  }, { u: user, m: message });
+}
+
+/* Wait until the page is live over `want`; returns what it says. */
+async function waitTransport(page, who, want) {
+  await page.waitForSelector(`#status[data-state="live"][data-transport="${want}"]`, { timeout: STEP_TIMEOUT_MS })
+    .catch(async (e) => {
+      const st = await page.evaluate(() => [document.getElementById('status').dataset.state,
+        document.getElementById('status').dataset.transport]);
+      throw new Error(`${who} is not live over ${want}: state/transport ${st.join('/')} (${e.message.split('\n')[0]})`);
+    });
+  console.log(`[${label}] ${who}: ${await page.textContent('#status-text')}`);
+}
+
+/* The burst's texts each once on the page, in the order of their ids. */
+async function checkBurst(page, who, burst) {
+  await page.waitForFunction((want) => {
+    const have = Array.from(document.querySelectorAll('#messages .text')).map((e) => e.textContent);
+    return want.every((t) => have.includes(t));
+  }, burst, { timeout: STEP_TIMEOUT_MS, polling: 50 });
+  const seen = await page.evaluate((want) => Array.from(document.querySelectorAll('#messages > li'))
+    .map((li) => [Number(li.dataset.id), li.querySelector('.text').textContent])
+    .filter((m) => want.includes(m[1])), burst);
+  const texts = seen.map((m) => m[1]);
+  const ids = seen.map((m) => m[0]);
+  const ordered = ids.every((id, i) => i === 0 || id > ids[i - 1]);
+  if (JSON.stringify(texts) !== JSON.stringify(burst) || !ordered) {
+    throw new Error(`${who}: burst shown as ${JSON.stringify(seen)}`);
+  }
+  console.log(`[${label}] ${who} got the ${burst.length} messages posted while connecting, each once, in order`);
+}
+
 async function main() {
   // playwright-core's launch() creates (and removes) a fresh user-data-dir.
   const browser = await chromium.launch({
@@ -72,7 +120,24 @@ async function main() {
   let ok = false;
   try {
     const alice = await openChat(browser, 'Alice');
+    let burst = [];
+    if (transport) {
+      // Posted while Alice's page connects (and, behind a proxy that blocks
+      // a transport, falls back): she must get them from the history or
+      // live, each once, whatever her client went through.
+      const tag = nonce();
+      burst = Array.from({ length: BURST }, (_, i) => `burst ${tag} ${i + 1} – ${transport}`);
+      for (const m of burst) {
+        const status = await postFrom(alice, 'Burst', m);
+        if (status !== 200) throw new Error(`burst post answered ${status}`);
+      }
+    }
     const bob = await openChat(browser, 'Bob');
+    if (transport) {
+      await waitTransport(alice, 'Alice', transport);
+      await waitTransport(bob, 'Bob', transport);
+      await checkBurst(alice, 'Alice', burst);
+    }
 
     // First message: Bob may still be connecting; he gets it from the
     // channel history (the page joins with backtrack 10) or live.

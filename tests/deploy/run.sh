@@ -173,6 +173,10 @@ stop_stream() {
     done
 }
 
+# EventSource/WebSocket checks and the sites without WebSocket forwarding.
+# shellcheck source=tests/deploy/transports.sh
+. "$HERE/transports.sh"
+
 # --------------------------------------------------------- preconditions
 
 echo "# deploy suite in $WORK"
@@ -261,6 +265,7 @@ for f in "$ROOT"/conf/apache/*.conf; do
         -e "s#example\.com#chat.test#g" \
         "$f" >"$A/sites/$(basename "$f")"
 done
+nows_apache_sites
 MODS=/usr/lib/apache2/modules
 cat >"$A/httpd.conf" <<EOF
 # Private test instance; includes the shipped vhosts from conf/apache/.
@@ -323,6 +328,7 @@ for f in "$ROOT"/conf/nginx/*.conf; do
         -e "s#example\.com#chat.test#g" \
         "$f" >"$N/sites/$(basename "$f")"
 done
+nows_nginx_sites
 # Control for the buffering test: the same push server block WITHOUT
 # "proxy_buffering off" (nginx's default), on its own port and host name.
 NPC=$(free_port)
@@ -502,6 +508,7 @@ stream_latency apache "$AP"
 stream_latency nginx "$NP"
 buffering_control
 pings_through
+transports_through_proxies
 
 # ------------------------------------------- (2) posting through the responders
 
@@ -560,11 +567,12 @@ post_checks nginx "$NP" 413
 
 # ---------------------------------------------------- (3) headless Chromium
 
-# browser_chat PROXY PORT MODE: the chat page's transport is picked with
-# ?mode= (stream = the default streaming transport; longpoll = the
-# classic fallback, one request per message through the proxy).
+# browser_chat PROXY PORT MODE [TRANSPORT]: the chat page's transport is
+# picked with ?mode= (stream = the best the browser has and gets through;
+# longpoll = the classic fallback, one request per message through the
+# proxy); with TRANSPORT both pages must be live over it (chat-e2e.js).
 browser_chat() {
-    local proxy=$1 port=$2 mode=$3 label="$1/$3" log="$WORK/browser-$1-$3.log"
+    local proxy=$1 port=$2 mode=$3 transport=${4:-} label="$1/$3${4:+ over $4}" log="$WORK/browser-$1-$3${4:+-$4}.log"
     local what="$label: two Chromium pages chat through the proxy"
     if [ ! -f "$ROOT/chat/index.html" ]; then
         fail "$what" "chat/index.html is missing"
@@ -575,7 +583,7 @@ browser_chat() {
         return
     fi
     if timeout "$BROWSER_TIMEOUT_S" node "$HERE/chat-e2e.js" "$label" \
-        "http://www.chat.test:$port/?mode=$mode" >"$log" 2>&1; then
+        "http://www.chat.test:$port/?mode=$mode" ${transport:+"$transport"} >"$log" 2>&1; then
         pass "$what ($(sed -n 's/^browser-latency-ms //p' "$log") ms live)"
     else
         fail "$what" "$(tail -3 "$log" | tr '\n' ' ')"
@@ -596,6 +604,7 @@ for mode in stream longpoll; do
     browser_chat apache "$AP" "$mode"
     browser_chat nginx "$NP" "$mode"
 done
+transports_in_chromium
 
 # ----------------------------------------------------- (4) SysV init script
 
