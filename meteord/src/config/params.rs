@@ -87,7 +87,8 @@ macro_rules! params {
         $( pub(crate) const $ident: Param = Param {
             name: $name, kind: $kind, default: $default, per_mode: $per_mode, help: $help,
         }; )*
-        /// Every parameter, in the order `-help` lists them (alphabetical).
+        /// Every parameter, in the order of the table (see [`sorted`] for
+        /// the order `-help` lists them in).
         pub(crate) const PARAMS: &[&Param] = &[ $( &$ident, )* ];
     };
 }
@@ -210,6 +211,21 @@ params! {
         "User to switch to after binding the ports, when started as root (empty = stay).";
     WRITE_TIMEOUT: "WriteTimeout", Kind::Seconds { min: 1 }, "30", false,
         "Seconds a write to a subscriber may stall before that subscriber is dropped.";
+    // websocket (issue 12)
+    WEBSOCKET_MAX_MESSAGE: "WebSocketMaxMessage", Kind::Count { min: 125 }, "65536", false,
+        "Largest WebSocket message a client may send, in bytes; a bigger one closes the \
+         connection (1009). Clients only send small control frames.";
+    WEBSOCKET_MAX_RATE: "WebSocketMaxRate", Kind::Count { min: 1 }, "20", false,
+        "Most WebSocket frames a client may send per second; more close the connection \
+         (1008). A browser sends a few (subscribe, pong); a flood is not a browser.";
+}
+
+/// Every parameter in the order `-help` and the manual list them
+/// (alphabetical, case-insensitively), whatever order the table has them.
+pub(crate) fn sorted() -> Vec<&'static Param> {
+    let mut all: Vec<&'static Param> = PARAMS.to_vec();
+    all.sort_by_key(|p| p.name.to_ascii_lowercase());
+    all
 }
 
 /// The parameter spelled exactly `name` (the configuration file is
@@ -349,8 +365,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_sorted() {
-        for pair in PARAMS.windows(2) {
+    fn names_are_unique_and_listed_sorted() {
+        for pair in sorted().windows(2) {
             assert!(
                 pair[0].name.to_ascii_lowercase() < pair[1].name.to_ascii_lowercase(),
                 "{} / {}",
@@ -426,6 +442,8 @@ mod tests {
             "HeaderTimeout",
             "WriteTimeout",
             "ShutdownTimeout",
+            "WebSocketMaxMessage",
+            "WebSocketMaxRate",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

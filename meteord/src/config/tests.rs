@@ -71,7 +71,7 @@ fn design_poll(name: &str, persist: bool, close_on_event: bool) -> ModeSettings 
 // --- the shipped configuration -------------------------------------------
 
 #[test]
-fn shipped_conf_has_exactly_the_six_modes() {
+fn shipped_conf_has_exactly_its_modes() {
     let config = builtin();
     let mut names: Vec<&str> = config.modes.named.keys().map(String::as_str).collect();
     names.sort_unstable();
@@ -83,6 +83,7 @@ fn shipped_conf_has_exactly_the_six_modes() {
             "longpoll",
             "simplepoll",
             "smartpoll",
+            "websocket",
             "xhrinteractive"
         ]
     );
@@ -246,7 +247,7 @@ fn load_uses_builtin_when_the_file_is_missing() {
         config.config_file_location,
         PathBuf::from("/nonexistent/meteord.conf")
     );
-    assert_eq!(config.modes.named.len(), 6);
+    assert_eq!(config.modes.named.len(), 7);
 }
 
 /// A temporary file removed on drop.
@@ -298,7 +299,7 @@ fn a_path_that_is_not_a_regular_file_is_no_file() {
     ] {
         let config = load(&cli(&["-ConfigFileLocation", path])).expect("loads");
         assert_eq!(config.source, None);
-        assert_eq!(config.modes.named.len(), 6);
+        assert_eq!(config.modes.named.len(), 7);
         assert!(config.notes[0].starts_with(&format!("{path} is not a regular file")));
     }
 }
@@ -437,7 +438,7 @@ fn contract_command_line_over_the_builtin() {
         Some(PathBuf::from("/srv/meteord/public"))
     );
     assert_eq!(config.state_file, Some(PathBuf::from("/tmp/x.state")));
-    assert_eq!(config.modes.named.len(), 6);
+    assert_eq!(config.modes.named.len(), 7);
 }
 
 #[test]
