@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod http;
 pub mod process;
+pub mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
