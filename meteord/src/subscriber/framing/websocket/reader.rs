@@ -58,6 +58,15 @@ fn count_frame(word: &mut u32, now: u64, max_rate: u64) -> bool {
 
 /// Read `bytes` from the client at `now` (seconds).
 pub fn input(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u64) -> Input {
+    // What an idle client sends is a pong every PingInterval: taken here
+    // without a box, so thousands of them cost no allocation.
+    let bytes = match state.partial {
+        None => &bytes[pongs_at_start(limits, bytes, state, now)..],
+        Some(_) => bytes,
+    };
+    if bytes.is_empty() && state.partial.is_none() {
+        return Input::Continue;
+    }
     let partial = state.partial.get_or_insert_with(Box::default);
     let Partial {
         buf,
@@ -143,6 +152,25 @@ pub fn input(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u64) ->
     } else {
         Input::Continue
     }
+}
+
+/// How many bytes at the start of `bytes` are whole, valid pongs within
+/// the rate (each counted, and clearing the wait); the rest goes the
+/// general way.
+fn pongs_at_start(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u64) -> usize {
+    let mut at = 0;
+    while let Ok(Some(head)) = frame::parse_head(&bytes[at..], limits.max_message) {
+        if head.opcode != frame::OP_PONG || !head.fin || bytes.len() - at < head.frame_len() {
+            break;
+        }
+        let mut word = state.word;
+        if !count_frame(&mut word, now, limits.max_rate) {
+            break;
+        }
+        state.word = word & !AWAITING_PONG;
+        at += head.frame_len();
+    }
+    at
 }
 
 /// A complete message: a request, or the error reply it deserves.
@@ -263,6 +291,18 @@ mod tests {
         assert_eq!(all.len(), 2, "{all:?}");
         assert_eq!(all[0], join("c", Backlog::After(4)));
         assert_eq!(all[1], Action::Reply(b"\x8a\x02hi".to_vec()));
+    }
+
+    #[test]
+    fn a_pong_split_across_reads_still_counts() {
+        let mut state = InputState::default();
+        state.word |= AWAITING_PONG;
+        let pong = frame(true, OP_PONG, b"x");
+        read(&mut state, &pong[..3], 1);
+        assert!(state.partial.is_some(), "held while incomplete");
+        read(&mut state, &pong[3..], 1);
+        assert_eq!(state.word & AWAITING_PONG, 0);
+        assert!(state.partial.is_none());
     }
 
     #[test]
