@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke run of the load generator (meteor-bench) so it cannot rot: starts
 # target/debug/meteord on free loopback ports, runs a tiny run of every
-# scenario and mode (N = 50, a few seconds each), and checks that each run
+# scenario and mode (eventsource included) (N = 50, a few seconds each), and checks that each run
 # exits 0, prints one JSON line that parses, connected everyone and lost
 # nothing. Then the same against nginx + Nchan (bench/nchan.conf.in) when
 # the module is installed. Last line: `bench-smoke: N passed, M failed`.
@@ -127,6 +127,10 @@ else
         run meteord-many-channels 50 -s many-channels -d 2 -r 50 "${m[@]}"
         run meteord-max-throughput 50 -s max-throughput -d 2 "${m[@]}"
         run meteord-storm 50 -s storm -d 3 -c 5 "${m[@]}"
+        # EventSource (issue 12): deliveries counted by id, the storm resumes
+        # with Last-Event-ID.
+        run meteord-fanout-eventsource 50 -s fanout -d 2 -r 5 --mode eventsource "${m[@]}"
+        run meteord-storm-eventsource 50 -s storm -d 3 -c 5 --mode eventsource "${m[@]}"
         # WebSocket (issue 12): frames, pongs, and a storm resumed by since.
         run meteord-fanout-websocket 50 -s fanout -d 2 -r 5 --mode websocket "${m[@]}"
         run meteord-storm-websocket 50 -s storm -d 3 -c 5 --mode websocket "${m[@]}"

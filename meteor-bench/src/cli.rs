@@ -51,6 +51,9 @@ pub enum Mode {
     Iframe,
     /// Meteor `longpoll`: re-polls with `.r<last id + 1>` after each answer.
     Longpoll,
+    /// meteord's `eventsource` (Server-Sent Events; resumes with
+    /// `Last-Event-ID`).
+    Eventsource,
     /// Nchan EventSource subscriber (resume with `Last-Event-ID`).
     NchanEventsource,
     /// Nchan http-chunked subscriber (no resume).
@@ -80,6 +83,7 @@ impl Mode {
             Mode::Xhrinteractive => "xhrinteractive",
             Mode::Iframe => "iframe",
             Mode::Longpoll => "longpoll",
+            Mode::Eventsource => "eventsource",
             Mode::Websocket => "websocket",
             Mode::NchanEventsource | Mode::NchanChunked | Mode::NchanWebsocket => "",
         }

@@ -15,6 +15,8 @@
 //!   [`tally`](worker::tally) of what was delivered;
 //! - [`publisher`]: ADDMESSAGE over the controller, or Nchan HTTP POST;
 //! - [`payload`]: the timestamped, sequenced message body and its scanner;
+//! - [`eventsource`]: meteord's EventSource events (the id before a
+//!   payload) and the request that resumes with `Last-Event-ID`;
 //! - [`procstat`]: RSS and CPU seconds from /proc;
 //! - [`bare`]: the bare server (`--bare-server`), the yardstick that does
 //!   nothing but one write per subscriber.
@@ -25,6 +27,7 @@
 pub mod bare;
 pub mod cli;
 pub mod coordinator;
+pub mod eventsource;
 pub mod payload;
 pub mod procstat;
 pub mod publisher;

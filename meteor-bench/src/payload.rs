@@ -35,7 +35,8 @@ pub struct Delivery {
     pub seq: u64,
     /// Publisher's send time, microseconds since the Unix epoch.
     pub sent_us: u64,
-    /// Meteor message id (`p(<id>,...`), when the stream carries one.
+    /// Meteor message id (`p(<id>,...`, or meteord's EventSource event
+    /// id), when the stream carries one.
     pub meteor_id: Option<u64>,
     /// Byte range of the EventSource `id:` value inside the scanned buffer,
     /// when the stream carries one (Nchan); used to resume with
@@ -151,7 +152,8 @@ pub fn scan(buf: &[u8], mut found: impl FnMut(&Delivery)) -> usize {
                 let delivery = Delivery {
                     seq,
                     sent_us,
-                    meteor_id: meteor_id_before(buf, marker),
+                    meteor_id: meteor_id_before(buf, marker)
+                        .or_else(|| crate::eventsource::id_before(buf, marker)),
                     event_id: event_id_before(buf, marker),
                 };
                 found(&delivery);

@@ -84,6 +84,8 @@ pub struct Conn {
     /// of thousands of idle subscribers, per-connection `Sleep`s would be
     /// most of their memory. All in seconds since the epoch; 0 = none.
     pub timers: ConnTimers,
+    /// Who may write to the socket now (the stream, or the clock for a ping).
+    pub write_turn: crate::write_turn::WriteTurn,
 }
 
 impl Conn {
@@ -102,6 +104,7 @@ impl Conn {
             stop: AtomicU8::new(StopReason::Running as u8),
             details: OnceLock::new(),
             timers: ConnTimers::default(),
+            write_turn: crate::write_turn::WriteTurn::default(),
         }
     }
 

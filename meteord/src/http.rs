@@ -1,7 +1,9 @@
 //! The HTTP answers meteord writes itself, outside the templates: static
 //! documents (200, 404, 500) and the 503 for a connection past the limit.
 //! Subscriber streams, their 404s and `/disconnect` answers are made of the
-//! compiled templates instead, as in the original, and never come here.
+//! compiled templates instead, as in the original, and never come here —
+//! except for the framings that are not Meteor's: an EventSource stream's
+//! head is [`stream_head`] (a body that ends at close, so no length).
 //!
 //! One head for all of them, the header set of the original's static-file
 //! answers in its order: `Server`, `Content-Type`, the three no-cache
@@ -54,6 +56,22 @@ pub fn empty(status: &str) -> Bytes {
     response(status, EMPTY_BODY_TYPE, true, b"")
 }
 
+/// The head of a response whose body ends when the connection closes (an
+/// EventSource stream, or its error answer): the status line, `headers`
+/// in order, and `Connection: close`, which says how the body ends.
+pub fn stream_head(out: &mut Vec<u8>, status: &str, headers: &[(&str, &str)]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +97,16 @@ mod tests {
         assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nServer: meteord\r\n"));
         assert!(
             bytes.ends_with(b"Content-Type: image/png\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\nContent-length: 4\r\n\r\n\x89PNG")
+        );
+    }
+
+    #[test]
+    fn a_stream_head_lists_its_headers_and_ends_at_close() {
+        let mut out = Vec::new();
+        stream_head(&mut out, OK, &[("A", "1"), ("B-C", "x y")]);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nA: 1\r\nB-C: x y\r\nConnection: close\r\n\r\n"
         );
     }
 }

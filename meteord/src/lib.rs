@@ -36,6 +36,8 @@
 //! - [`server`]: accept loops, connection limit, housekeeping, shutdown and
 //!   reload.
 //! - [`wakeup`]: the one-bit wake-up a publish pokes for each subscriber.
+//! - [`write_turn`]: whose turn it is to write to a stream's socket (the
+//!   stream, or the clock for a ping).
 //! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
 //!
 //! Rules other binaries of the workspace share (channel names, request-path
@@ -61,6 +63,7 @@ pub mod template;
 mod test_support;
 pub mod udp;
 pub mod wakeup;
+pub mod write_turn;
 
 /// What `~server~` and the `Server:` header say: the program's name and
 /// nothing more, as the original sends it (its `$0`, `meteord`).

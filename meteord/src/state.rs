@@ -29,6 +29,8 @@ pub struct State {
     pub broker: Arc<dyn Broker>,
     pub connections: Connections,
     pub stats: Stats,
+    /// Pings the clock wrote in part, for their streams to finish.
+    pub ping_rests: crate::write_turn::PingRests,
 }
 
 /// Seconds since the epoch: the daemon clock's, here beside the state
@@ -65,6 +67,7 @@ impl State {
             broker,
             connections: Connections::new(),
             stats: Stats::new(),
+            ping_rests: Default::default(),
         }
     }
 

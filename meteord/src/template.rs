@@ -93,6 +93,16 @@ impl Template {
         Template { segments }
     }
 
+    /// The expansion when it is the same every time (no field): what can
+    /// be rendered once and written as is.
+    pub fn constant(&self) -> Option<&[u8]> {
+        match self.segments.as_slice() {
+            [] => Some(&[]),
+            [Segment::Literal(bytes)] => Some(bytes),
+            _ => None,
+        }
+    }
+
     /// Whether the template uses `field` (lets callers skip work).
     pub fn uses(&self, field: Field) -> bool {
         self.segments.contains(&Segment::Field(field))

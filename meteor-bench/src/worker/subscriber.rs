@@ -1,5 +1,6 @@
 //! One subscriber's connection lifecycle: the request line for its mode
-//! (a resume asks for what it has not seen yet), connecting from its own
+//! (a resume asks for what it has not seen yet: `.r<id>`, or meteord's
+//! EventSource `Last-Event-ID`), connecting from its own
 //! loopback source address, reading the response head, retrying with a
 //! backoff, then reading deliveries until the stream ends (long-poll), the
 //! server drops it, or a storm makes it reconnect.
@@ -110,6 +111,12 @@ fn request(plan: &Plan, local: usize, st: &SubState, resume: bool) -> Request {
             "GET {}{chan} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: meteor-bench\r\n{extra}\r\n",
             s.nchan_sub
         )
+    } else if s.mode == Mode::Eventsource {
+        let path = format!(
+            "{}/h{}x{global}/eventsource/{chan}",
+            s.push_prefix, s.run_tag
+        );
+        crate::eventsource::request(&path, resume, st.last_meteor_id)
     } else {
         // Resume from the next id; with no id seen yet, the whole history
         // of this run's (fresh) channel is exactly what is still expected.

@@ -90,7 +90,10 @@ pub async fn run(state: Arc<State>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
                 let write_timeout = state.config().write_timeout;
-                tick(&state.connections, unix_now(), write_timeout, slice, slices);
+                let modes = state.modes();
+                tick(&state.connections, unix_now(), write_timeout, (slice, slices), |conn| {
+                    crate::subscriber::stream::ping_from_clock(&state, &modes, conn)
+                });
                 slice += 1;
                 if slice == slices {
                     slice = 0;

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, Ordering};
 
-use crate::connections::Connections;
+use crate::connections::{Conn, Connections};
 
 /// Deadlines the clock watches, and the wake-up reasons it leaves. Seconds
 /// since the epoch fit 32 bits until 2106.
@@ -92,33 +92,45 @@ impl ConnTimers {
 /// One pass of the clock: wake every connection in `slice` of `slices`
 /// whose ping, MaxTime deadline or write timeout came at `now` (seconds
 /// since the epoch). One pass over the table is a few microseconds per
-/// thousand connections.
+/// thousand connections. A connection due for a ping and nothing else is
+/// first offered to `ping_directly`, which writes the ping itself when it
+/// can (see [`crate::write_turn`]) and says so; only otherwise is the
+/// connection woken to ping.
 ///
 /// The clock runs `slices` passes a second (see [`clock_slices`]) and each
 /// connection is visited once a second, so the pings of subscribers that
 /// connected together are spread over the second instead of all being
 /// written in one burst that would delay message deliveries.
-pub fn tick(connections: &Connections, now: u64, write_timeout: u64, slice: usize, slices: usize) {
+pub fn tick(
+    connections: &Connections,
+    now: u64,
+    write_timeout: u64,
+    (slice, slices): (usize, usize),
+    ping_directly: impl Fn(&Conn) -> bool,
+) {
     let now = secs32(now);
     let write_timeout = secs32(write_timeout);
     connections.for_each_in_slice(slice, slices, |conn| {
         let due = conn.timers.due_at(now, write_timeout);
-        if due != 0 {
-            conn.timers.due.fetch_or(due, Ordering::AcqRel);
-            conn.wakeup.raise();
+        if due == 0 || (due == WAKE_PING && ping_directly(conn)) {
+            return;
         }
+        conn.timers.due.fetch_or(due, Ordering::AcqRel);
+        conn.wakeup.raise();
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connections::{Conn, test_subscriber as conn};
+    use crate::connections::test_subscriber as conn;
     use std::sync::Arc;
 
     fn tick_all(table: &Connections, now: u64, write_timeout: u64) {
         for slice in 0..MIN_CLOCK_SLICES {
-            tick(table, now, write_timeout, slice, MIN_CLOCK_SLICES);
+            tick(table, now, write_timeout, (slice, MIN_CLOCK_SLICES), |_| {
+                false
+            });
         }
     }
 
@@ -132,7 +144,7 @@ mod tests {
             c.timers.deadline.store(1, Ordering::Relaxed);
             table.insert(c.clone());
         }
-        tick(&table, 5, 30, 3, slices);
+        tick(&table, 5, 30, (3, slices), |_| false);
         let woken: Vec<u64> = conns
             .iter()
             .filter(|c| c.timers.take_due() != 0)
@@ -169,5 +181,25 @@ mod tests {
         assert_eq!(c.timers.take_due(), WAKE_PING | WAKE_STALLED);
         tick_all(&table, 200, 1000);
         assert_eq!(c.timers.take_due() & WAKE_DEADLINE, WAKE_DEADLINE);
+    }
+
+    #[test]
+    fn a_ping_written_directly_wakes_nobody() {
+        let table = Connections::new();
+        let c = conn(4, "d");
+        table.insert(c.clone());
+        c.timers.ping_interval.store(5, Ordering::Relaxed);
+        c.timers.next_ping.store(105, Ordering::Relaxed);
+        for slice in 0..MIN_CLOCK_SLICES {
+            tick(&table, 105, 30, (slice, MIN_CLOCK_SLICES), |_| true);
+        }
+        assert_eq!(c.timers.take_due(), 0, "the ping was written: nothing due");
+        assert_eq!(c.timers.next_ping.load(Ordering::Relaxed), 110);
+        // A ping due with a deadline goes to the stream, which does both.
+        c.timers.deadline.store(110, Ordering::Relaxed);
+        for slice in 0..MIN_CLOCK_SLICES {
+            tick(&table, 110, 30, (slice, MIN_CLOCK_SLICES), |_| true);
+        }
+        assert_eq!(c.timers.take_due(), WAKE_PING | WAKE_DEADLINE);
     }
 }

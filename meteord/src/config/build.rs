@@ -327,6 +327,11 @@ fn mode_settings(
         ping_message: values.text(&p::PING_MESSAGE),
         footer_template: values.text(&p::FOOTER_TEMPLATE),
         subscriber_shutdown_msg: values.text(&p::SUBSCRIBER_SHUTDOWN_MSG),
+        // eventsource (issue 12)
+        event_source_retry: values.number(&p::EVENT_SOURCE_RETRY)?,
+        // Not per mode: no section or -Name.mode sets it, so this is the
+        // global value.
+        event_source_allow_origin: values.text(&p::EVENT_SOURCE_ALLOW_ORIGIN),
     })
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn help_text() -> String {
          The defaults below are the built-in ones. When no file exists at\n\
          ConfigFileLocation, the shipped conf/meteord.conf (built in) is read as if it\n\
          had been given: it adds the mode sections iframe, xhrinteractive, longpoll,\n\
-         smartpoll, simplepoll and flash, and sets StateFile.\n\
+         smartpoll, simplepoll, flash and eventsource, and sets StateFile.\n\
          \n\
          \x20 -d                     same as -Debug\n\
          \x20 -help, -h, --help      show this help and exit\n\

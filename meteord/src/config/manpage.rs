@@ -87,7 +87,8 @@ protocol of the Perl Meteor server: subscribers request
 \fI/push/<hostid>/<mode>/<channel>\fR[\fI.r<id>\fR|\fI.b<n>\fR|\fI.h\fR]...
 and get the response shaped by that mode's templates (iframe,
 xhrinteractive, longpoll, smartpoll, simplepoll, flash in the shipped
-configuration). Any other path is a static file from
+configuration), or, in the mode \fIeventsource\fR, a Server\-Sent Events
+stream that resumes from the browser's \fILast\-Event\-ID\fR. Any other path is a static file from
 \fBSubscriberDocumentRoot\fR (\fImeteor.js\fR, \fIstream.html\fR).
 .PP
 The configuration file (\fB\-ConfigFileLocation\fR, default

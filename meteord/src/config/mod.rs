@@ -56,6 +56,12 @@ pub struct ModeSettings {
     pub ping_message: String,
     pub footer_template: String,
     pub subscriber_shutdown_msg: String,
+    // eventsource (issue 12)
+    /// Milliseconds in an eventsource stream's `retry:` field; 0 = none.
+    pub event_source_retry: u64,
+    /// EventSourceAllowOrigin: a global parameter, carried by every mode
+    /// so the eventsource framing compiles from its mode alone.
+    pub event_source_allow_origin: String,
 }
 
 /// The mode table: defaults plus every `[mode]` section, already merged.

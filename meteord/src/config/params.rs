@@ -211,6 +211,15 @@ params! {
         "User to switch to after binding the ports, when started as root (empty = stay).";
     WRITE_TIMEOUT: "WriteTimeout", Kind::Seconds { min: 1 }, "30", false,
         "Seconds a write to a subscriber may stall before that subscriber is dropped.";
+    // eventsource (issue 12)
+    EVENT_SOURCE_ALLOW_ORIGIN: "EventSourceAllowOrigin", Kind::Text, "*", false,
+        "Access-Control-Allow-Origin of eventsource streams: the origin whose pages may \
+         read them (* = any; credentials are never allowed, so cookies are not sent \
+         cross-origin).";
+    EVENT_SOURCE_RETRY: "EventSourceRetry", Kind::Count { min: 0 }, "3000", true,
+        "Milliseconds an eventsource client waits before it reconnects (sent as the \
+         stream's retry field; 0 = none, the browser's own delay). Set so every browser \
+         resumes a stream that ended (MaxTime, restart) at the same, known pace.";
     // websocket (issue 12)
     WEBSOCKET_MAX_MESSAGE: "WebSocketMaxMessage", Kind::Count { min: 125 }, "65536", false,
         "Largest WebSocket message a client may send, in bytes; a bigger one closes the \
@@ -364,9 +373,31 @@ pub(crate) fn per_mode_names() -> String {
 mod tests {
     use super::*;
 
+    /// The table is alphabetical up to WriteTimeout; the blocks of later
+    /// areas follow it (appended, one block per area, to keep merges
+    /// clean), each alphabetical.
     #[test]
-    fn names_are_unique_and_listed_sorted() {
-        for pair in sorted().windows(2) {
+    fn names_are_unique_and_sorted() {
+        let mut names: Vec<String> = PARAMS.iter().map(|p| p.name.to_ascii_lowercase()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), PARAMS.len(), "a name is in the table twice");
+        let original_end = PARAMS
+            .iter()
+            .position(|p| p.name == WRITE_TIMEOUT.name)
+            .expect("WriteTimeout")
+            + 1;
+        let eventsource = [&EVENT_SOURCE_ALLOW_ORIGIN, &EVENT_SOURCE_RETRY];
+        let websocket = [&WEBSOCKET_MAX_MESSAGE, &WEBSOCKET_MAX_RATE];
+        let after: Vec<&str> = PARAMS[original_end..].iter().map(|p| p.name).collect();
+        assert!(after.starts_with(&eventsource.map(|p| p.name)), "{after:?}");
+        assert!(after.ends_with(&websocket.map(|p| p.name)), "{after:?}");
+        for pair in PARAMS[..original_end]
+            .windows(2)
+            .chain(eventsource.windows(2))
+            .chain(websocket.windows(2))
+            .chain(sorted().windows(2))
+        {
             assert!(
                 pair[0].name.to_ascii_lowercase() < pair[1].name.to_ascii_lowercase(),
                 "{} / {}",
@@ -396,7 +427,8 @@ mod tests {
                 "Persist",
                 "PingInterval",
                 "PingMessage",
-                "SubscriberShutdownMsg"
+                "SubscriberShutdownMsg",
+                "EventSourceRetry"
             ]
         );
     }
@@ -442,6 +474,8 @@ mod tests {
             "HeaderTimeout",
             "WriteTimeout",
             "ShutdownTimeout",
+            "EventSourceAllowOrigin",
+            "EventSourceRetry",
             "WebSocketMaxMessage",
             "WebSocketMaxRate",
         ];

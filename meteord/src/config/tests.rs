@@ -45,6 +45,8 @@ fn design_defaults() -> ModeSettings {
         ping_message: "<script>p(-1,\"\");</script>\r\n".into(),
         footer_template: "</body></html>".into(),
         subscriber_shutdown_msg: "<script>eof();</script>\r\n".into(),
+        event_source_retry: 3000,
+        event_source_allow_origin: "*".into(),
     }
 }
 
@@ -78,6 +80,7 @@ fn shipped_conf_has_exactly_its_modes() {
     assert_eq!(
         names,
         [
+            "eventsource",
             "flash",
             "iframe",
             "longpoll",
@@ -247,7 +250,7 @@ fn load_uses_builtin_when_the_file_is_missing() {
         config.config_file_location,
         PathBuf::from("/nonexistent/meteord.conf")
     );
-    assert_eq!(config.modes.named.len(), 7);
+    assert_eq!(config.modes.named.len(), 8);
 }
 
 /// A temporary file removed on drop.
@@ -299,7 +302,7 @@ fn a_path_that_is_not_a_regular_file_is_no_file() {
     ] {
         let config = load(&cli(&["-ConfigFileLocation", path])).expect("loads");
         assert_eq!(config.source, None);
-        assert_eq!(config.modes.named.len(), 7);
+        assert_eq!(config.modes.named.len(), 8);
         assert!(config.notes[0].starts_with(&format!("{path} is not a regular file")));
     }
 }
@@ -438,7 +441,7 @@ fn contract_command_line_over_the_builtin() {
         Some(PathBuf::from("/srv/meteord/public"))
     );
     assert_eq!(config.state_file, Some(PathBuf::from("/tmp/x.state")));
-    assert_eq!(config.modes.named.len(), 7);
+    assert_eq!(config.modes.named.len(), 8);
 }
 
 #[test]

@@ -28,11 +28,12 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::channel::Backlog;
 use crate::connections::{Conn, StopReason};
 use crate::state::State;
 use crate::stats::Stats;
 use framing::websocket::Handshake;
-use framing::{ChannelInfoValues, HeaderValues};
+use framing::{ChannelInfoValues, Framing, HeaderValues};
 use mode::CompiledMode;
 use request::{Route, StreamRequest};
 use stream::{Live, write_out};
@@ -138,7 +139,11 @@ async fn handle(
             not_found(state, &mut stream, conn, &mode).await?;
             Ok(None)
         }
-        Route::Stream(req) => serve_stream(state, stream, conn, req, &head.text).await,
+        Route::Stream(mut req) => {
+            let mode = state.modes().get(&req.mode).clone();
+            resume(&mut req, &mode, &head.text);
+            serve_stream(state, stream, conn, req, &head.text).await
+        }
         Route::Disconnect(hostid) => {
             state.connections.disconnect_hostid(&hostid);
             let mut out = Vec::new();
@@ -155,6 +160,22 @@ async fn handle(
         Route::Unknown => {
             not_found(state, &mut stream, conn, &defaults).await?;
             Ok(None)
+        }
+    }
+}
+
+/// An EventSource client that reconnects names the last id it got
+/// (`Last-Event-ID`, or `lastEventId=` in the query): every channel of
+/// the stream then starts right after it, whatever its marker says. One
+/// id is exact for all of them, as they share one id sequence. Other
+/// modes keep their markers, as in the original.
+fn resume(req: &mut StreamRequest, mode: &CompiledMode, head_text: &[u8]) {
+    if !matches!(mode.framing, Framing::EventSource(_)) {
+        return;
+    }
+    if let Some(id) = request::resume_after(head_text) {
+        for (_, marker) in &mut req.channels {
+            *marker = Backlog::After(id);
         }
     }
 }

@@ -26,6 +26,8 @@
 //! default templates. The channels are split at `/`; each definition is
 //! `name`, `name.r<id>`, `name.b<n>` or `name.h` ([`parse_channel`]); invalid
 //! ones are skipped, and a channel named twice keeps its last definition.
+//! An EventSource stream may also name where it resumes ([`resume_after`]:
+//! `Last-Event-ID`, or `lastEventId=` in the query).
 
 use crate::channel::Backlog;
 use meteor_proto::channel::valid_channel_name;
@@ -125,6 +127,40 @@ pub fn user_agent(text: &[u8]) -> String {
             (end > 0).then(|| String::from_utf8_lossy(&rest[..end]).into_owned())
         })
         .unwrap_or_else(|| "-".to_owned())
+}
+
+/// Where an EventSource client resumes (issue 12): the id after which it
+/// wants everything, from a `Last-Event-ID: <id>` header line (name in any
+/// case; what a browser sends when it reconnects) or else a
+/// `lastEventId=<id>` parameter in the request line's query (what a page
+/// sets on its first connection). The header wins: on a reconnect the
+/// browser keeps the URL it started with but sends its newest id. A value
+/// that is not a plain number of 64 bits is ignored, and the channels'
+/// own markers stand.
+pub fn resume_after(text: &[u8]) -> Option<u64> {
+    const HEADER: &[u8] = b"last-event-id:";
+    let mut lines = text.split(|&b| b == b'\n');
+    let request_line = lines.next().unwrap_or_default();
+    let header = lines.find_map(|line| {
+        let name = line.get(..HEADER.len())?;
+        name.eq_ignore_ascii_case(HEADER)
+            .then(|| plain_id(line[HEADER.len()..].trim_ascii()))?
+    });
+    header.or_else(|| {
+        let target = request_line.split(|&b| is_space(b)).nth(1)?;
+        let query = &target[target.iter().position(|&b| b == b'?')? + 1..];
+        query
+            .split(|&b| b == b'&')
+            .find_map(|pair| plain_id(pair.strip_prefix(b"lastEventId=")?))
+    })
+}
+
+/// A non-empty run of ASCII digits that fits in 64 bits.
+fn plain_id(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// The first position of `text` where `found` matches.
@@ -450,6 +486,58 @@ mod tests {
         assert_eq!(
             ua("GET / HTTP/1.1\r\nX-User-Agent: first\r\nUser-Agent: second\r\n\r\n"),
             "first"
+        );
+    }
+
+    #[test]
+    fn resume_after_reads_the_header_then_the_query() {
+        let resume = |request: &str| resume_after(&head(request));
+        assert_eq!(
+            resume("GET /push/h/eventsource/c HTTP/1.1\r\nLast-Event-ID: 42\r\n\r\n"),
+            Some(42)
+        );
+        assert_eq!(
+            resume("GET /push/h/eventsource/c HTTP/1.1\r\nlast-event-id:7 \r\n\r\n"),
+            Some(7)
+        );
+        assert_eq!(
+            resume("GET /push/h/eventsource/c?x=1&lastEventId=9 HTTP/1.1\r\n\r\n"),
+            Some(9)
+        );
+        assert_eq!(
+            resume("GET /push/h/eventsource/c?lastEventId=9 HTTP/1.1\r\nLAST-EVENT-ID: 12\r\n\r\n"),
+            Some(12),
+            "the browser's header is newer than the page's URL"
+        );
+        assert_eq!(
+            resume("GET /push/h/eventsource/c?lastEventId=9 HTTP/1.1\r\nLast-Event-ID: x\r\n\r\n"),
+            Some(9),
+            "a garbage header leaves the query"
+        );
+    }
+
+    #[test]
+    fn resume_after_ignores_garbage() {
+        for request in [
+            "GET /push/h/eventsource/c HTTP/1.1\r\n\r\n",
+            "GET /push/h/eventsource/c HTTP/1.1\r\nLast-Event-ID:\r\n\r\n",
+            "GET /push/h/eventsource/c HTTP/1.1\r\nLast-Event-ID: -1\r\n\r\n",
+            "GET /push/h/eventsource/c HTTP/1.1\r\nLast-Event-ID: 1 2\r\n\r\n",
+            "GET /push/h/eventsource/c HTTP/1.1\r\nLast-Event-ID: 18446744073709551616\r\n\r\n",
+            "GET /push/h/eventsource/c HTTP/1.1\r\nX-Last-Event-ID: 5\r\n\r\n",
+            "GET /push/h/eventsource/c?lastEventId=abc HTTP/1.1\r\n\r\n",
+            "GET /push/h/eventsource/c?lastEventId= HTTP/1.1\r\n\r\n",
+            "GET /push/h/eventsource/c?lasteventid=5 HTTP/1.1\r\n\r\n",
+            "GET /push/h/eventsource/c?xlastEventId=5 HTTP/1.1\r\n\r\n",
+            "GET /push/h/eventsource/c HTTP/1.1\r\nReferer: /?lastEventId=5\r\n\r\n",
+        ] {
+            assert_eq!(resume_after(&head(request)), None, "{request:?}");
+        }
+        assert_eq!(
+            resume_after(&head(
+                "GET /push/h/eventsource/c HTTP/1.1\r\nLast-Event-ID: 18446744073709551615\r\n\r\n"
+            )),
+            Some(u64::MAX)
         );
     }
 }

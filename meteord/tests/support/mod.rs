@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod eventsource;
 pub mod http;
 pub mod process;
 pub mod websocket;

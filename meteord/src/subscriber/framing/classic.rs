@@ -27,15 +27,19 @@ pub struct Classic {
     shutdown: Template,
     /// Sent verbatim, never expanded (as the original does).
     footer: Bytes,
+    /// The ping when PingMessage has no placeholder (the shipped ones).
+    constant_ping: Option<Bytes>,
 }
 
 impl Classic {
     pub fn compile(settings: &ModeSettings) -> Classic {
+        let ping = Template::compile(&settings.ping_message);
         Classic {
+            constant_ping: ping.constant().map(Bytes::copy_from_slice),
             header: Template::compile(&settings.header_template),
             message: Template::compile(&settings.message_template),
             channel_info: Template::compile(&settings.channel_info_template),
-            ping: Template::compile(&settings.ping_message),
+            ping,
             shutdown: Template::compile(&settings.subscriber_shutdown_msg),
             footer: Bytes::copy_from_slice(settings.footer_template.as_bytes()),
         }
@@ -47,6 +51,10 @@ impl Classic {
 
     pub fn ping(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         render_header_like(&self.ping, out, values);
+    }
+
+    pub fn constant_ping(&self) -> Option<&Bytes> {
+        self.constant_ping.as_ref()
     }
 
     pub fn shutdown(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
@@ -90,12 +98,18 @@ impl Classic {
     /// Input means nothing here; `seen` counts the bytes ignored so far, so
     /// a client cannot keep the stream busy reading forever.
     pub fn input(&self, bytes: &[u8], seen: &mut u32) -> Input {
-        *seen = seen.saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
-        if u64::from(*seen) <= MAX_IGNORED_INPUT {
-            Input::Continue
-        } else {
-            Input::Close
-        }
+        ignore_input(bytes, seen)
+    }
+}
+
+/// Input that means nothing (classic, EventSource): read and dropped up
+/// to [`MAX_IGNORED_INPUT`] bytes in all, counted in `seen`.
+pub(super) fn ignore_input(bytes: &[u8], seen: &mut u32) -> Input {
+    *seen = seen.saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+    if u64::from(*seen) <= MAX_IGNORED_INPUT {
+        Input::Continue
+    } else {
+        Input::Close
     }
 }
 

@@ -13,12 +13,15 @@
 //! anyway. It is an enum, not a trait object, so a call costs one match
 //! and no pointer per connection.
 //!
-//! The framings: [`Classic`], Meteor's templates (`classic.rs`), and
-//! [`WebSocket`] (`websocket/`, issue 12), picked when a mode is compiled
-//! from the mode's name. `event.rs` renders the JSON objects (message,
-//! gap) the EventSource and WebSocket framings share; gaps (a resume the
-//! history no longer covers, [`crate::channel::Gap`]) reach a framing
-//! through [`Framing::gap`] before any message of the channel.
+//! The framings: [`Classic`], Meteor's templates (`classic.rs`),
+//! [`EventSource`] (`eventsource.rs`) and [`WebSocket`] (`websocket/`),
+//! picked when a mode is compiled, by the mode's name (as the original
+//! gives `longpoll` its meaning by name). `event.rs` renders the JSON
+//! objects (message, gap) the EventSource and WebSocket framings share;
+//! gaps (a resume the history no longer covers, [`crate::channel::Gap`])
+//! reach a framing through [`Framing::gap`] before any message of the
+//! channel. EventSource needs the request's `Last-Event-ID` only to choose
+//! the backlog, before the stream starts (`super::request::resume_after`).
 //!
 //! Client input: [`Framing::input`] reads what the client sent after its
 //! request, with a small per-connection [`InputState`] (one word; a box
@@ -29,6 +32,7 @@
 
 mod classic;
 pub mod event;
+pub mod eventsource;
 pub mod websocket;
 
 use std::ops::Range;
@@ -36,12 +40,13 @@ use std::ops::Range;
 use bytes::Bytes;
 
 pub use classic::Classic;
+pub use eventsource::EventSource;
 pub use websocket::WebSocket;
 
 use crate::channel::{Backlog, Message};
 use crate::config::Config;
 use crate::connections::StopReason;
-use websocket::{CloseFrame, Handshake};
+use websocket::{ClientClose, Handshake};
 
 /// The mode whose framing is [`WebSocket`].
 pub const WEBSOCKET: &str = "websocket";
@@ -123,7 +128,7 @@ pub enum Ending {
     /// The client did not answer a keep-alive in time.
     Unanswered,
     /// The client's input ends it, with this close (WebSocket).
-    Client(CloseFrame),
+    Client(ClientClose),
 }
 
 /// A connection's reading state for its framing: one word (classic: the
@@ -136,6 +141,19 @@ pub struct InputState {
 }
 
 impl InputState {
+    /// The state from the two parts a stream keeps apart (see
+    /// [`InputState::into_parts`]).
+    pub fn from_parts(word: u32, partial: Option<Box<websocket::Partial>>) -> InputState {
+        InputState { word, partial }
+    }
+
+    /// The word and the box, for a stream to keep as two fields: its
+    /// small fields then share the word's padding (8 bytes in every idle
+    /// task).
+    pub fn into_parts(self) -> (u32, Option<Box<websocket::Partial>>) {
+        (self.word, self.partial)
+    }
+
     /// What the last [`Framing::input`] asked for, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
         let actions = match &mut self.partial {
@@ -144,11 +162,6 @@ impl InputState {
         };
         self.settle();
         actions
-    }
-
-    /// Whether [`InputState::take_actions`] has anything.
-    pub fn has_actions(&self) -> bool {
-        self.partial.as_ref().is_some_and(|p| !p.actions.is_empty())
     }
 
     /// Drop the box once nothing is left in it.
@@ -164,7 +177,9 @@ impl InputState {
 pub enum Framing {
     /// Meteor's templates.
     Classic(Classic),
-    /// RFC 6455 frames of the JSON events.
+    /// Server-Sent Events (the mode named `eventsource`).
+    EventSource(EventSource),
+    /// RFC 6455 frames of the JSON events (the mode named `websocket`).
     WebSocket(WebSocket),
 }
 
@@ -172,6 +187,7 @@ impl Framing {
     /// The framing for the mode `name` of `config`.
     pub fn compile(name: &str, config: &Config) -> Framing {
         match name {
+            eventsource::MODE => Framing::EventSource(EventSource::compile(config.modes.get(name))),
             WEBSOCKET => {
                 Framing::WebSocket(WebSocket::compile(websocket::Limits::from_config(config)))
             }
@@ -182,7 +198,7 @@ impl Framing {
     /// Whether the request must be an upgrade, and whether it is one.
     pub fn handshake(&self, request_head: &[u8]) -> Option<Handshake> {
         match self {
-            Framing::Classic(_) => None,
+            Framing::Classic(_) | Framing::EventSource(_) => None,
             Framing::WebSocket(w) => Some(w.handshake(request_head)),
         }
     }
@@ -192,6 +208,7 @@ impl Framing {
         match self {
             Framing::Classic(c) => c.head(out, values),
             Framing::WebSocket(w) => w.head(out, values),
+            Framing::EventSource(e) => e.head(out, values),
         }
     }
 
@@ -200,6 +217,7 @@ impl Framing {
         match self {
             Framing::Classic(c) => c.channel_info(out, values),
             Framing::WebSocket(_) => {}
+            Framing::EventSource(e) => e.channel_info(out, values),
         }
     }
 
@@ -211,6 +229,7 @@ impl Framing {
         match self {
             Framing::Classic(c) => c.message(message),
             Framing::WebSocket(w) => w.message(message),
+            Framing::EventSource(e) => e.message(message),
         }
     }
 
@@ -224,6 +243,7 @@ impl Framing {
                 let _ = (out, channel, requested, oldest);
             }
             Framing::WebSocket(w) => w.gap(out, channel, requested, oldest),
+            Framing::EventSource(e) => e.gap(out, channel, requested, oldest),
         }
     }
 
@@ -231,7 +251,21 @@ impl Framing {
     pub fn ping(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {
             Framing::Classic(c) => c.ping(out, values),
+            Framing::EventSource(e) => e.ping(out),
             Framing::WebSocket(w) => w.ping(out),
+        }
+    }
+
+    /// The ping's bytes when they are the same for every stream and every
+    /// time: the daemon's clock then writes them itself
+    /// ([`crate::write_turn`]). `None` = the stream renders each ping.
+    pub fn constant_ping(&self) -> Option<&Bytes> {
+        match self {
+            Framing::Classic(c) => c.constant_ping(),
+            Framing::EventSource(e) => Some(e.constant_ping()),
+            // The stream writes each ping itself: that is where a pong
+            // still owed from the last one ends it (Framing::keepalive).
+            Framing::WebSocket(_) => None,
         }
     }
 
@@ -239,6 +273,8 @@ impl Framing {
     pub fn shutdown(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {
             Framing::Classic(c) => c.shutdown(out, values),
+            // The stream just ends; the browser resumes by Last-Event-ID.
+            Framing::EventSource(_) => {}
             // Its close frame (1001) says it all.
             Framing::WebSocket(_) => {}
         }
@@ -251,6 +287,7 @@ impl Framing {
         static NOTHING: Bytes = Bytes::new();
         match self {
             Framing::Classic(c) => c.close(),
+            Framing::EventSource(e) => e.close(),
             Framing::WebSocket(_) => &NOTHING,
         }
     }
@@ -260,6 +297,7 @@ impl Framing {
     pub fn end(&self, out: &mut Vec<u8>, ending: Ending) {
         match self {
             Framing::Classic(c) => out.extend_from_slice(c.close()),
+            Framing::EventSource(e) => out.extend_from_slice(e.close()),
             Framing::WebSocket(w) => w.end(out, ending),
         }
     }
@@ -269,7 +307,7 @@ impl Framing {
     /// ([`Ending::Unanswered`]).
     pub fn keepalive(&self, state: &mut InputState) -> bool {
         match self {
-            Framing::Classic(_) => true,
+            Framing::Classic(_) | Framing::EventSource(_) => true,
             Framing::WebSocket(w) => w.keepalive(state),
         }
     }
@@ -278,7 +316,7 @@ impl Framing {
     /// (nothing where the client cannot ask).
     pub fn error(&self, out: &mut Vec<u8>, reason: &str) {
         match self {
-            Framing::Classic(_) => {}
+            Framing::Classic(_) | Framing::EventSource(_) => {}
             Framing::WebSocket(w) => w.error(out, reason),
         }
     }
@@ -288,6 +326,7 @@ impl Framing {
     pub fn input(&self, bytes: &[u8], state: &mut InputState, now: u64) -> Input {
         match self {
             Framing::Classic(c) => c.input(bytes, &mut state.word),
+            Framing::EventSource(e) => e.input(bytes, &mut state.word),
             Framing::WebSocket(w) => w.input(bytes, state, now),
         }
     }

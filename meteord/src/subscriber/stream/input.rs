@@ -29,7 +29,9 @@ impl Live {
     /// Carry out what the client's input asked, in order, with one write;
     /// `Some(End::Done)` when that ended the stream.
     pub(super) async fn act_on_input(&mut self) -> io::Result<Option<End>> {
-        let actions = self.input.take_actions();
+        let mut state = self.take_input();
+        let actions = state.take_actions();
+        self.put_input(state);
         if actions.is_empty() {
             return Ok(None);
         }

@@ -20,10 +20,11 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+mod clock_ping;
 mod input;
 mod joined;
 mod task;
@@ -33,6 +34,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::LONGPOLL;
+use super::framing::websocket::Partial;
 use super::framing::{Ending, Framing, HeaderValues, Input, InputState};
 use super::mode::CompiledMode;
 use crate::channel::{Backlog, Lagged, Message};
@@ -40,6 +42,8 @@ use crate::clock::{MAX_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, secs32};
 use crate::connections::{Conn, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
+use crate::write_turn::Begin;
+pub use clock_ping::ping_from_clock;
 use joined::Joined;
 pub use task::LiveTask;
 
@@ -199,8 +203,11 @@ pub struct Live {
     progress: Progress,
     /// A wake-up was absorbed by a write: look again before sleeping.
     woken: bool,
-    /// The framing's input state (classic: bytes ignored so far).
-    input: InputState,
+    /// The framing's input state ([`InputState`], kept as its two parts:
+    /// the word, classic: bytes ignored so far; and the box, only while
+    /// a frame is incomplete or requests wait).
+    input_word: u32,
+    input_partial: Option<Box<Partial>>,
     /// Set by [`Live::run`]: the connection's end is then this task's, and
     /// so is taking it off `current_subscribers` (before, the connection's
     /// first task does that).
@@ -209,6 +216,9 @@ pub struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        // Before the socket closes (the fields drop after this): the clock
+        // must never write to its fd number again.
+        self.conn.write_turn.close();
         self.leave_channels();
         if self.detached {
             Stats::sub(&self.state.stats.current_subscribers, 1);
@@ -232,7 +242,8 @@ impl Live {
             subscriptions: Joined::default(),
             progress: Progress { mode, sent: 0 },
             woken: false,
-            input: InputState::default(),
+            input_word: 0,
+            input_partial: None,
             detached: false,
         }
     }
@@ -344,6 +355,24 @@ impl Live {
         LiveTask::new(self)
     }
 
+    fn take_input(&mut self) -> InputState {
+        InputState::from_parts(self.input_word, self.input_partial.take())
+    }
+
+    fn put_input(&mut self, state: InputState) {
+        (self.input_word, self.input_partial) = state.into_parts();
+    }
+
+    /// A ping is due: false when the client still owes the last one's
+    /// answer (outside the async code, so its locals stay out of every
+    /// wake-up's work).
+    fn keepalive(&mut self) -> bool {
+        let mut state = self.take_input();
+        let alive = self.progress.framing().keepalive(&mut state);
+        self.put_input(state);
+        alive
+    }
+
     /// After the client became readable: false when the stream is over
     /// (the client closed, or its framing says its input ends it). When
     /// the input asks for something, the stream is marked woken, so its
@@ -354,10 +383,12 @@ impl Live {
             Ok(0) => Ok(false),
             Ok(n) => {
                 Stats::add(&self.state.stats.total_inbound_bytes, n as u64);
-                let input =
-                    self.progress
-                        .framing()
-                        .input(&received[..n], &mut self.input, unix_now());
+                let mut state = self.take_input();
+                let input = self
+                    .progress
+                    .framing()
+                    .input(&received[..n], &mut state, unix_now());
+                self.put_input(state);
                 match input {
                     Input::Continue => Ok(true),
                     Input::Respond => {
@@ -375,6 +406,12 @@ impl Live {
     /// Everything a wake-up may mean: stop, reload, ping, MaxTime, new
     /// messages. Returns true when the stream is over.
     async fn on_wake(&mut self) -> io::Result<bool> {
+        if self.conn.write_turn.owed() {
+            // The clock wrote part of a ping: finish it, even if nothing
+            // else is to be written (boxed: rare, and kept out of the size
+            // of every wake-up's work).
+            Box::pin(self.send(&[])).await?;
+        }
         let end = 'end: {
             let stop = self.conn.stop_reason();
             if stop != StopReason::Running {
@@ -383,7 +420,7 @@ impl Live {
             self.refresh();
             // Boxed: client requests are rare, and their future must not
             // widen every wake-up's work.
-            if self.input.has_actions()
+            if self.input_partial.as_ref().is_some_and(|p| p.has_actions())
                 && let Some(end) = Box::pin(self.act_on_input()).await?
             {
                 break 'end end;
@@ -393,7 +430,7 @@ impl Live {
                 break 'end End::Close(Ending::MaxTime);
             }
             if due & WAKE_PING != 0 {
-                if !self.progress.framing().keepalive(&mut self.input) {
+                if !self.keepalive() {
                     break 'end End::Close(Ending::Unanswered);
                 }
                 let mut ping = Vec::new();
@@ -459,14 +496,37 @@ impl Live {
         Output::Owned(last)
     }
 
-    /// Write `bytes`. Almost always the socket takes them at once, with no
-    /// future and no allocation; only a full socket takes the boxed slow
-    /// path, so an idle stream's task does not carry a write's state.
+    /// Write `bytes`, in this stream's turn ([`crate::write_turn`]): first
+    /// the rest of a ping the clock could write only in part. Almost always
+    /// the socket takes them at once, with no future and no allocation;
+    /// only a full socket takes the boxed slow path, so an idle stream's
+    /// task does not carry a write's state.
+    /// Write the rest of a ping the clock wrote in part. Rare (the clock
+    /// met an almost full socket), so boxed: it adds a pointer, not a
+    /// write's state, to every wake-up's work.
+    fn finish_ping(&mut self) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            if let Some(rest) = self.state.ping_rests.take(self.conn.number) {
+                self.woken |= write_out(&self.state, &mut self.stream, &self.conn, &rest).await?;
+            }
+            Ok(())
+        })
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.conn.write_turn.stream_begin() == Begin::FinishPing
+            && let Err(e) = self.finish_ping().await
+        {
+            self.conn.write_turn.stream_end();
+            return Err(e);
+        }
         let rest = match self.stream.try_write(bytes) {
             Ok(n) => &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
-            Err(e) => return Err(e),
+            Err(e) => {
+                self.conn.write_turn.stream_end();
+                return Err(e);
+            }
         };
         let written = (bytes.len() - rest.len()) as u64;
         if written > 0 {
@@ -475,11 +535,15 @@ impl Live {
                 .fetch_add(written, Ordering::Relaxed);
             Stats::add(&self.state.stats.total_outbound_bytes, written);
         }
+        let mut result = Ok(());
         if !rest.is_empty() {
-            self.woken |=
-                Box::pin(write_out(&self.state, &mut self.stream, &self.conn, rest)).await?;
+            match Box::pin(write_out(&self.state, &mut self.stream, &self.conn, rest)).await {
+                Ok(woken) => self.woken |= woken,
+                Err(e) => result = Err(e),
+            }
         }
-        Ok(())
+        self.conn.write_turn.stream_end();
+        result
     }
 
     /// Everything after the cursors, rendered for one write (bounded by
@@ -526,8 +590,11 @@ impl Live {
                 Ok(Some(next)) => next,
             };
             let finished = self.progress.finished();
+            // Only a flag lives across the write (this future is in every
+            // wake-up's work).
+            let done = finished.is_some();
             self.deliver(out, taken, finished).await?;
-            if finished.is_some() {
+            if done {
                 return Ok(Some(End::Done));
             }
             // Read again: more may have arrived while writing.

@@ -28,6 +28,50 @@ impl CloseFrame {
     }
 }
 
+/// Why a client's input ends its stream: small (it travels in every
+/// wake-up's work), turned into the close frame only when written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientClose {
+    /// The client closed: its code echoed.
+    Echo(u16),
+    ReservedBits,
+    UnknownOpcode,
+    Unmasked,
+    ControlFrame,
+    BadLength,
+    TooBig,
+    TooManyFrames,
+    NothingToContinue,
+    NestedMessage,
+    TextNotUtf8,
+    BadCloseFrame,
+    BadCloseCode,
+    CloseReasonNotUtf8,
+}
+
+impl ClientClose {
+    /// The close frame the server sends for it.
+    pub fn frame(self) -> CloseFrame {
+        let (code, reason) = match self {
+            ClientClose::Echo(code) => (code, ""),
+            ClientClose::ReservedBits => (PROTOCOL_ERROR, "reserved bits set"),
+            ClientClose::UnknownOpcode => (PROTOCOL_ERROR, "unknown opcode"),
+            ClientClose::Unmasked => (PROTOCOL_ERROR, "client frames must be masked"),
+            ClientClose::ControlFrame => (PROTOCOL_ERROR, "control frames are short and whole"),
+            ClientClose::BadLength => (PROTOCOL_ERROR, "bad length"),
+            ClientClose::TooBig => (TOO_BIG, "message too big"),
+            ClientClose::TooManyFrames => (POLICY, "too many frames"),
+            ClientClose::NothingToContinue => (PROTOCOL_ERROR, "nothing to continue"),
+            ClientClose::NestedMessage => (PROTOCOL_ERROR, "a new message inside a fragmented one"),
+            ClientClose::TextNotUtf8 => (INVALID_DATA, "text is not UTF-8"),
+            ClientClose::BadCloseFrame => (PROTOCOL_ERROR, "bad close frame"),
+            ClientClose::BadCloseCode => (PROTOCOL_ERROR, "bad close code"),
+            ClientClose::CloseReasonNotUtf8 => (INVALID_DATA, "close reason is not UTF-8"),
+        };
+        CloseFrame::new(code, reason)
+    }
+}
+
 /// A protocol error: unmasked frame, reserved bits, unknown opcode, a
 /// control frame fragmented or too long, a continuation out of place.
 pub const PROTOCOL_ERROR: u16 = 1002;
@@ -96,12 +140,12 @@ impl Head {
 /// it is incomplete; `Err` with the close the frame deserves. A data
 /// frame longer than `max_payload` is refused from its head alone, so
 /// nothing of it is buffered.
-pub fn parse_head(buf: &[u8], max_payload: usize) -> Result<Option<Head>, CloseFrame> {
+pub fn parse_head(buf: &[u8], max_payload: usize) -> Result<Option<Head>, ClientClose> {
     let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
         return Ok(None);
     };
     if b0 & 0x70 != 0 {
-        return Err(CloseFrame::new(PROTOCOL_ERROR, "reserved bits set"));
+        return Err(ClientClose::ReservedBits);
     }
     let fin = b0 & 0x80 != 0;
     let opcode = b0 & 0x0f;
@@ -109,13 +153,10 @@ pub fn parse_head(buf: &[u8], max_payload: usize) -> Result<Option<Head>, CloseF
         opcode,
         OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG
     ) {
-        return Err(CloseFrame::new(PROTOCOL_ERROR, "unknown opcode"));
+        return Err(ClientClose::UnknownOpcode);
     }
     if b1 & 0x80 == 0 {
-        return Err(CloseFrame::new(
-            PROTOCOL_ERROR,
-            "client frames must be masked",
-        ));
+        return Err(ClientClose::Unmasked);
     }
     let (len, at) = match b1 & 0x7f {
         126 => match buf.get(2..4) {
@@ -129,7 +170,7 @@ pub fn parse_head(buf: &[u8], max_payload: usize) -> Result<Option<Head>, CloseF
                 bytes.copy_from_slice(b);
                 let len = u64::from_be_bytes(bytes);
                 if len >> 63 != 0 {
-                    return Err(CloseFrame::new(PROTOCOL_ERROR, "bad length"));
+                    return Err(ClientClose::BadLength);
                 }
                 (len, 10)
             }
@@ -138,13 +179,10 @@ pub fn parse_head(buf: &[u8], max_payload: usize) -> Result<Option<Head>, CloseF
     };
     let control = opcode & 0x8 != 0;
     if control && (!fin || len > MAX_CONTROL_PAYLOAD as u64) {
-        return Err(CloseFrame::new(
-            PROTOCOL_ERROR,
-            "control frames are short and whole",
-        ));
+        return Err(ClientClose::ControlFrame);
     }
     if len > max_payload as u64 {
-        return Err(CloseFrame::new(TOO_BIG, "message too big"));
+        return Err(ClientClose::TooBig);
     }
     let Some(mask) = buf.get(at..at + 4) else {
         return Ok(None);
@@ -244,7 +282,7 @@ mod tests {
 
     #[test]
     fn frames_a_server_must_refuse() {
-        let code = |frame: &[u8]| parse_head(frame, 1000).unwrap_err().code;
+        let code = |frame: &[u8]| parse_head(frame, 1000).unwrap_err().frame().code;
         assert_eq!(code(b"\x81\x05hello"), PROTOCOL_ERROR, "unmasked");
         assert_eq!(code(b"\xc1\x80abcd"), PROTOCOL_ERROR, "RSV1");
         assert_eq!(code(b"\x83\x80abcd"), PROTOCOL_ERROR, "opcode 3");

@@ -47,7 +47,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-pub use frame::CloseFrame;
+pub use frame::{ClientClose, CloseFrame};
 pub use handshake::Handshake;
 pub use reader::Partial;
 
@@ -155,7 +155,7 @@ impl WebSocket {
             Ending::Stopped(StopReason::Disconnected) => CloseFrame::new(4002, "disconnected"),
             Ending::Stopped(StopReason::Running) => CloseFrame::new(1000, "done"),
             Ending::Unanswered => CloseFrame::new(frame::POLICY, "no pong"),
-            Ending::Client(close) => close,
+            Ending::Client(close) => close.frame(),
         };
         frame::push_close(out, close);
     }

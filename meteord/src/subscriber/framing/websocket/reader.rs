@@ -11,7 +11,7 @@
 
 use super::super::{Action, Ending, Input, InputState};
 use super::client::{self, Request};
-use super::frame::{self, CloseFrame, INVALID_DATA, POLICY, PROTOCOL_ERROR, TOO_BIG};
+use super::frame::{self, ClientClose};
 use super::{Limits, push_text};
 
 /// A ping was sent and no pong came yet.
@@ -35,6 +35,10 @@ pub struct Partial {
 }
 
 impl Partial {
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
             && self.message.is_empty()
@@ -84,7 +88,7 @@ pub fn input(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u64) ->
             Ok(Some(head)) => head,
         };
         if !count_frame(&mut state.word, now, limits.max_rate) {
-            break Some(CloseFrame::new(POLICY, "too many frames"));
+            break Some(ClientClose::TooManyFrames);
         }
         let payload = &mut buf[at + head.head_len..at + head.frame_len()];
         at += head.frame_len();
@@ -103,9 +107,9 @@ pub fn input(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u64) ->
             }
             frame::OP_CLOSE => Some(answer_close(payload)),
             frame::OP_CONTINUATION => match *fragmented {
-                None => Some(CloseFrame::new(PROTOCOL_ERROR, "nothing to continue")),
+                None => Some(ClientClose::NothingToContinue),
                 Some(_) if message.len() + payload.len() > limits.max_message => {
-                    Some(CloseFrame::new(TOO_BIG, "message too big"))
+                    Some(ClientClose::TooBig)
                 }
                 Some(opcode) => {
                     message.extend_from_slice(payload);
@@ -118,10 +122,7 @@ pub fn input(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u64) ->
                     }
                 }
             },
-            _ if fragmented.is_some() => Some(CloseFrame::new(
-                PROTOCOL_ERROR,
-                "a new message inside a fragmented one",
-            )),
+            _ if fragmented.is_some() => Some(ClientClose::NestedMessage),
             opcode if head.fin => on_message(opcode, payload, actions),
             opcode => {
                 *fragmented = Some(opcode);
@@ -174,13 +175,13 @@ fn pongs_at_start(limits: &Limits, bytes: &[u8], state: &mut InputState, now: u6
 }
 
 /// A complete message: a request, or the error reply it deserves.
-fn on_message(opcode: u8, payload: &[u8], actions: &mut Vec<Action>) -> Option<CloseFrame> {
+fn on_message(opcode: u8, payload: &[u8], actions: &mut Vec<Action>) -> Option<ClientClose> {
     if opcode != frame::OP_TEXT {
         actions.push(error("binary messages are not understood: send JSON text"));
         return None;
     }
     let Ok(text) = std::str::from_utf8(payload) else {
-        return Some(CloseFrame::new(INVALID_DATA, "text is not UTF-8"));
+        return Some(ClientClose::TextNotUtf8);
     };
     match client::parse(text) {
         Ok(Request::Subscribe {
@@ -209,18 +210,18 @@ pub fn error(reason: &str) -> Action {
 
 /// The close a client's close frame gets: its own code echoed (1000 when
 /// it gave none), or 1002/1007 for a malformed one.
-fn answer_close(payload: &[u8]) -> CloseFrame {
+fn answer_close(payload: &[u8]) -> ClientClose {
     match payload {
-        [] => CloseFrame::new(1000, ""),
-        [_] => CloseFrame::new(PROTOCOL_ERROR, "bad close frame"),
+        [] => ClientClose::Echo(1000),
+        [_] => ClientClose::BadCloseFrame,
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
             if !frame::valid_close_code(code) {
-                CloseFrame::new(PROTOCOL_ERROR, "bad close code")
+                ClientClose::BadCloseCode
             } else if std::str::from_utf8(reason).is_err() {
-                CloseFrame::new(INVALID_DATA, "close reason is not UTF-8")
+                ClientClose::CloseReasonNotUtf8
             } else {
-                CloseFrame::new(code, "")
+                ClientClose::Echo(code)
             }
         }
     }
@@ -233,6 +234,7 @@ mod tests {
     };
     use super::*;
     use crate::channel::Backlog;
+    use frame::{INVALID_DATA, POLICY, PROTOCOL_ERROR, TOO_BIG};
 
     const LIMITS: Limits = Limits {
         max_message: 100,
@@ -265,7 +267,7 @@ mod tests {
     }
 
     fn ended(code: u16) -> impl Fn(&Action) -> bool {
-        move |a| matches!(a, Action::End(Ending::Client(c)) if c.code == code)
+        move |a| matches!(a, Action::End(Ending::Client(c)) if c.frame().code == code)
     }
 
     #[test]
