@@ -93,20 +93,24 @@ to_usr init/meteord.init meteord >"$GEN/meteord/meteord.init"
 to_usr init/meteord.default meteord >"$GEN/meteord/meteord.default"
 to_usr init/fcgi-chat.service fcgi-chat >"$GEN/fcgi-chat/fcgi-chat.service"
 
-# /etc/meteord.conf: the shipped, commented configuration with the two
+# /etc/meteord.conf: the shipped, commented configuration with the three
 # settings the packaged layout needs turned on: the documents are under
-# /usr/share/meteord/public, and the subscriber port listens on loopback
-# only (the packaged Apache/nginx site is the way in from outside).
+# /usr/share/meteord/public, the subscriber port listens on loopback only
+# (the packaged Apache/nginx site is the way in from outside), and the
+# channels' histories are kept in /var/lib/meteord (docs/history.md).
 sed -e 's|^# *SubscriberDocumentRoot .*|SubscriberDocumentRoot /usr/share/meteord/public|' \
     -e 's|^# *SubscriberIP .*|SubscriberIP 127.0.0.1|' \
+    -e 's|^# *HistoryFile$|HistoryFile /var/lib/meteord/meteord.history|' \
     -e '2a\
 #\
-# (Debian package: this copy turns on SubscriberIP 127.0.0.1 and\
-# SubscriberDocumentRoot /usr/share/meteord/public; the built-in copy\
-# leaves both at their defaults.)' \
+# (Debian package: this copy turns on SubscriberIP 127.0.0.1,\
+# SubscriberDocumentRoot /usr/share/meteord/public and HistoryFile\
+# /var/lib/meteord/meteord.history; the built-in copy leaves them at their\
+# defaults.)' \
     conf/meteord.conf >"$GEN/meteord/meteord.conf"
 grep -q '^SubscriberDocumentRoot /usr/share/meteord/public$' "$GEN/meteord/meteord.conf"
 grep -q '^SubscriberIP 127.0.0.1$' "$GEN/meteord/meteord.conf"
+grep -q '^HistoryFile /var/lib/meteord/meteord.history$' "$GEN/meteord/meteord.conf"
 
 # Apache: /etc/apache2/conf-available/fcgi-chat.conf (a2enconf fcgi-chat) is
 # the "BEGIN fcgi-chat".."END fcgi-chat" block of conf/apache/chat-www.conf

@@ -13,6 +13,8 @@ declare -A need=(
   [/usr/sbin/nginx]=nginx
   [/usr/lib/nginx/modules/ngx_nchan_module.so]=libnginx-mod-nchan
   [/usr/bin/redis-server]=redis-server
+  # cluster TLS test (issue 13): makes a CA and a certificate for rediss://.
+  [/usr/bin/openssl]=openssl
   [/usr/bin/chromium]=chromium
   [/usr/bin/cgi-fcgi]=libfcgi-bin
   [/usr/bin/curl]=curl

@@ -65,6 +65,10 @@ count_line cargo "cargo: $cp passed, $cf failed"
 [ "$cargo_rc" -eq 0 ] || failed_suites+=(cargo)
 
 run_suite browser tests/browser/run.sh
+# --- cluster on Redis (issue 13): two nodes behind one nginx upstream, a
+# node killed under a chat page; its own runner (tests/browser/cluster.mjs).
+run_suite browser-cluster node tests/browser/cluster.mjs
+# --- end cluster
 run_suite deploy tests/deploy/run.sh
 run_suite deb tests/deb/run.sh
 run_suite bench-smoke tests/bench-smoke.sh

@@ -54,6 +54,7 @@ pub mod document;
 pub mod http;
 pub mod ids;
 pub mod log;
+pub mod persist;
 pub mod server;
 pub mod state;
 pub mod stats;

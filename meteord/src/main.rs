@@ -3,20 +3,24 @@
 //! runtime — a runtime created before `fork()` is dead in the child, and
 //! privileged ports must be bound while still root.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
+use meteord::broker::{RedisBroker, redact_url};
 use meteord::config::{self, CommandLine, Config, Invocation};
 use meteord::ids::Ids;
 use meteord::log::LogHandle;
 use meteord::server::{self, Control, Listeners};
 use meteord::state::State;
-use meteord::{daemon, log};
+use meteord::{daemon, log, persist};
+use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// Exit status for a bad command line or configuration (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
+/// How long a cluster node waits at start to load the shared history
+/// before it serves anyway (Redis unreachable).
+const CLUSTER_STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// jemalloc instead of glibc's malloc: its size classes fit the daemon's
 /// per-connection allocations (tokio's 128-byte-aligned task cells and I/O
@@ -53,6 +57,9 @@ fn main() -> ExitCode {
             // When detached, this reaches the terminal of whoever started us.
             daemon::report_startup_failure(&format!("{e:#}"));
             eprintln!("meteord: {e:#}");
+            if e.downcast_ref::<persist::LoadError>().is_some() {
+                return ExitCode::from(persist::EXIT_HISTORY_FILE);
+            }
             ExitCode::FAILURE
         }
     }
@@ -61,6 +68,8 @@ fn main() -> ExitCode {
 fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     // Before binding: the connection limit is sized by it (daemon.rs).
     let fd_limit = meteor_proto::fd_limit::raise_fd_limit();
+    // Read (and refused if damaged) before anything is bound.
+    let history = persist::load(&config)?;
     let listeners = Listeners::bind(&config)?;
     let under_systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
     let detach = !(config.foreground || config.debug > 0 || under_systemd);
@@ -81,11 +90,38 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
         "meteord starting"
     );
     let pid_file = config.pid_file.clone().filter(|_| detach);
-    // Ids below the first one this process hands out were handed out by an
-    // earlier run, whose histories are gone: a resume from there is a gap.
-    let known_from = ids.peek();
-    let state = Arc::new(State::new(config, ids));
-    state.channels.set_known_from(known_from);
+    let cluster = match config.cluster_redis.as_deref() {
+        Some(url) => {
+            // The clock floor: a node's first ids lie above anything a
+            // cluster that lost its Redis data could have handed out.
+            let floor = Ids::open(None)?.peek().max(ids.peek()).saturating_sub(1);
+            let broker = RedisBroker::new(url, floor)
+                .map_err(|e| anyhow::anyhow!("ClusterRedis {}: {e}", redact_url(url)))?;
+            tracing::info!(redis = %redact_url(url), "cluster node: ids and history in Redis");
+            Some(Arc::new(broker))
+        }
+        None => None,
+    };
+    let (state, history) = match &cluster {
+        Some(broker) => {
+            if history.is_some() {
+                tracing::warn!(
+                    "HistoryFile is not used by a cluster node: Redis holds the history"
+                );
+            }
+            (Arc::new(State::with_broker(config, broker.clone())), None)
+        }
+        None => {
+            // Histories refilled before the runtime accepts anybody.
+            let (state, history) = persist::start(config, ids, history)?;
+            // Ids below the next one were handed out by an earlier run: a
+            // channel not restored cannot vouch for them, so a resume from
+            // there is a gap. (A cluster node learns what the shared
+            // histories hold as it loads them: redis_feed.rs.)
+            state.channels.set_known_from(state.broker.next_id());
+            (state, history)
+        }
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,6 +130,14 @@ fn start(cli: CommandLine, config: Config) -> anyhow::Result<()> {
     let result = runtime.block_on(async move {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(forward_signals(tx, cli, log));
+        if let Some(broker) = cluster {
+            // Before the accept loops: a late node has the shared history
+            // before it serves a resume.
+            broker.start(state.clone(), CLUSTER_STARTUP_WAIT).await;
+        }
+        if let Some(history) = history {
+            tokio::spawn(persist::compaction::run(state.clone(), history));
+        }
         daemon::notify_ready("serving");
         server::run(listeners, state, rx).await
     });

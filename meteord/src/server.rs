@@ -167,8 +167,9 @@ pub async fn run(
             Control::Reload(new) => reload(&state, *new),
             Control::ClearChannels => {
                 tracing::info!("clearing all channel buffers");
-                // Channels left without a streaming subscriber go at once.
-                state.channels.clear_all();
+                // Channels left without a streaming subscriber go at once;
+                // the broker clears what it keeps too (the history file).
+                state.broker.clear(&state);
             }
             Control::ClearDocuments => {
                 tracing::info!("dropping the document cache");
@@ -221,6 +222,12 @@ fn reload(state: &State, new: Config) {
     ) {
         tracing::warn!(
             "listening addresses changed in the configuration; they take effect after a restart"
+        );
+    }
+    if (&old.history_file, old.history_fsync) != (&new.history_file, new.history_fsync) {
+        // The file is opened, and its sync thread started, once at start.
+        tracing::warn!(
+            "HistoryFile or HistoryFsync changed in the configuration; they take effect after a restart"
         );
     }
     state.apply_reload(new);

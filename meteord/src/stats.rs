@@ -35,6 +35,54 @@ pub struct Stats {
     /// Connections refused at the MaxConnections limit.
     pub connections_refused: AtomicU64,
     pub udp_messages: AtomicU64,
+
+    // cluster broker (issue 13): zero and absent from SHOWSTATS on a single
+    // node.
+    /// [`ClusterState`] as a number.
+    pub cluster_state: AtomicU64,
+    /// Times the connection to Redis was lost (and a reconnect began).
+    pub cluster_reconnects: AtomicU64,
+    /// Milliseconds between the publish of the last message the feed
+    /// applied and its application here; 0 when the feed is idle.
+    pub cluster_lag_ms: AtomicU64,
+    /// Times this node found messages it may have missed (the shared log
+    /// trimmed past it, or Redis lost its data) and reloaded the histories.
+    pub cluster_gaps: AtomicU64,
+    /// Publishes answered ERR because Redis was unreachable or failed.
+    pub cluster_publish_errors: AtomicU64,
+}
+
+/// Where a cluster node's link to Redis is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    /// Not a cluster node.
+    Off = 0,
+    /// No connection: publishes are refused; reconnecting with backoff.
+    Reconnecting = 1,
+    /// Connected, applying what was published while away; publishes are
+    /// taken.
+    CatchingUp = 2,
+    Connected = 3,
+}
+
+impl ClusterState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClusterState::Off => "off",
+            ClusterState::Reconnecting => "reconnecting",
+            ClusterState::CatchingUp => "catching_up",
+            ClusterState::Connected => "connected",
+        }
+    }
+
+    fn from_number(n: u64) -> ClusterState {
+        match n {
+            1 => ClusterState::Reconnecting,
+            2 => ClusterState::CatchingUp,
+            3 => ClusterState::Connected,
+            _ => ClusterState::Off,
+        }
+    }
 }
 
 impl Default for Stats {
@@ -61,6 +109,11 @@ impl Stats {
             subscribers_lagged: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             udp_messages: AtomicU64::new(0),
+            cluster_state: AtomicU64::new(ClusterState::Off as u64),
+            cluster_reconnects: AtomicU64::new(0),
+            cluster_lag_ms: AtomicU64::new(0),
+            cluster_gaps: AtomicU64::new(0),
+            cluster_publish_errors: AtomicU64::new(0),
         }
     }
 
@@ -118,9 +171,54 @@ impl Stats {
     }
 }
 
+impl Stats {
+    pub fn cluster_state(&self) -> ClusterState {
+        ClusterState::from_number(self.cluster_state.load(Ordering::Relaxed))
+    }
+
+    pub fn set_cluster_state(&self, state: ClusterState) {
+        self.cluster_state.store(state as u64, Ordering::Relaxed);
+    }
+
+    /// SHOWSTATS lines after the original's, on a cluster node only (a
+    /// single node's SHOWSTATS stays the original's set).
+    pub fn cluster_lines(&self) -> Vec<(&'static str, String)> {
+        let state = self.cluster_state();
+        if state == ClusterState::Off {
+            return Vec::new();
+        }
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
+        vec![
+            ("cluster_state", state.name().to_owned()),
+            ("cluster_reconnects", get(&self.cluster_reconnects)),
+            ("cluster_lag_ms", get(&self.cluster_lag_ms)),
+            ("cluster_gaps", get(&self.cluster_gaps)),
+            ("cluster_publish_errors", get(&self.cluster_publish_errors)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_lines_only_on_a_cluster_node() {
+        let stats = Stats::new();
+        assert!(stats.cluster_lines().is_empty());
+        stats.set_cluster_state(ClusterState::Reconnecting);
+        Stats::add(&stats.cluster_reconnects, 2);
+        assert_eq!(
+            stats.cluster_lines(),
+            [
+                ("cluster_state", "reconnecting".to_owned()),
+                ("cluster_reconnects", "2".to_owned()),
+                ("cluster_lag_ms", "0".to_owned()),
+                ("cluster_gaps", "0".to_owned()),
+                ("cluster_publish_errors", "0".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn showstats_lists_only_touched_counters() {

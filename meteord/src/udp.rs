@@ -42,7 +42,12 @@ pub async fn serve(state: Arc<State>, socket: UdpSocket) {
         match command::parse_datagram(&buf[..n]) {
             Some((channel, text)) => {
                 match broker::publish(&state, channel, Bytes::copy_from_slice(text)).await {
-                    Ok(_) => Stats::add(&state.stats.udp_messages, 1),
+                    // Written now (the history file): a datagram has no
+                    // reply to wait for. The broker logs a failure.
+                    Ok(_) => {
+                        Stats::add(&state.stats.udp_messages, 1);
+                        let _ = state.broker.flush();
+                    }
                     // No one to tell: the datagram is lost, as one the
                     // network dropped.
                     Err(e) => tracing::warn!(%peer, error = %e, "UDP message not published"),

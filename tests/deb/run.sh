@@ -492,6 +492,13 @@ if [[ "$id1" =~ ^[0-9]+$ ]] && [[ "$id2" =~ ^[0-9]+$ ]] && [ "$id2" -gt "$id1" ]
 else
     fail "message ids go on across the restart" "'$id1' -> '$id2'"
 fi
+history=$(curl -s --max-time 5 "http://127.0.0.1:$SP/push/deb/simplepoll/deb_probe.h")
+if [[ "$history" == *"Meteor.process($id1,\"deb_probe\",\"before-upgrade\");"* ]] \
+    && [ "$(stat -c %U /var/lib/meteord/meteord.history 2>/dev/null)" = meteord ]; then
+    pass "the channel's history survives the restart (message $id1; /var/lib/meteord/meteord.history)"
+else
+    fail "the channel's history survives the restart" "$history"
+fi
 body=$(curl -s -w ' %{http_code}' --max-time 10 --resolve chat.test:80:127.0.0.1 \
     --data-urlencode user=deb --data-urlencode message=after-upgrade http://chat.test/chat/chat.php)
 [[ "$body" == *'"ok":true'*' 200' ]] && pass "POST /chat/chat.php after the upgrade: $body" \

@@ -3,9 +3,12 @@
 //! its subscribers woken synchronously, so the publish is over before its
 //! future is first polled.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::{Broker, Publish};
+use crate::channel::Message;
 use crate::ids::IdSource;
 use crate::state::State;
 use crate::stats::Stats;
@@ -21,13 +24,22 @@ impl LocalBroker {
     }
 }
 
-impl Broker for LocalBroker {
-    fn publish<'a>(&'a self, state: &'a State, channel: &'a [u8], text: Bytes) -> Publish<'a> {
+impl LocalBroker {
+    /// The whole local publish: id, history, wake-ups, counter. A broker
+    /// wrapped around this one (the history file's) writes the message
+    /// down afterwards.
+    pub fn store(&self, state: &State, channel: &[u8], text: Bytes) -> Arc<Message> {
         let message = state
             .channels
             .publish(channel, text, &*self.ids, state.publish_context());
         Stats::add(&state.stats.unique_messages, 1);
-        Publish::done(Ok(message.id))
+        message
+    }
+}
+
+impl Broker for LocalBroker {
+    fn publish<'a>(&'a self, state: &'a State, channel: &'a [u8], text: Bytes) -> Publish<'a> {
+        Publish::done(Ok(self.store(state, channel, text).id))
     }
 
     fn next_id(&self) -> u64 {

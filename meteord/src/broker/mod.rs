@@ -10,9 +10,11 @@
 //! stored and its subscribers woken before the future is polled, so its
 //! [`Publish`] is ready at once and costs no allocation.
 //!
-//! A Redis broker (issue 13) will be `redis.rs` beside it, chosen in
-//! `main.rs` from `ClusterRedis` and handed to [`State::with_broker`]. Its
-//! `publish` returns [`Publish::waiting`] around the round trip: a Lua
+//! The Redis broker (issue 13) is [`RedisBroker`] (`redis.rs`, with its
+//! connections in `redis_conn.rs`, its Lua in `redis_script.rs`, its feed
+//! task in `redis_feed.rs` and reply decoding in `redis_wire.rs`), chosen
+//! in `main.rs` from `ClusterRedis` and handed to [`State::with_broker`].
+//! Its `publish` returns [`Publish::waiting`] around the round trip: a Lua
 //! script takes the id from the one cluster-wide sequence, stores the
 //! message in the shared, trimmed history and appends it to the shared log;
 //! the future resolves with that id (the controller answers only then) or
@@ -26,11 +28,19 @@
 //! refusal of ids at or below a channel's last makes a replayed stretch
 //! harmless. `save` has nothing to do there (Redis keeps the sequence).
 //!
+//! With `HistoryFile` set, [`crate::persist::DurableBroker`] wraps the
+//! local broker: the message is appended to the file before the reply.
+//!
 //! A channel name is whatever bytes the publisher sent (the command grammar
 //! already made sure it is non-empty and has no white space); the original
 //! stores messages on any such name, and so do we.
 
 mod local;
+mod redis;
+mod redis_conn;
+mod redis_feed;
+mod redis_script;
+mod redis_wire;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -41,6 +51,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 
 pub use local::LocalBroker;
+pub use redis::RedisBroker;
 
 use crate::state::State;
 
@@ -58,6 +69,22 @@ pub trait Broker: Debug + Send + Sync {
     /// Clean stop: record what a restart needs to continue the id sequence
     /// without a gap.
     fn save(&self) -> io::Result<()>;
+
+    /// Called before the replies to publishes are written (and after a UDP
+    /// publish): whatever the broker promises about an acknowledged
+    /// message that it has deferred until now happens here, once for every
+    /// publish since the last call (the history file's broker writes its
+    /// buffered records with one system call). An error means those
+    /// publishes are not stored as promised: their `OK`s must not be sent.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// SIGUSR1: forget every channel's history (and whatever the broker
+    /// keeps of it: the history file's broker empties the file too).
+    fn clear(&self, state: &State) {
+        state.channels.clear_all();
+    }
 }
 
 /// Why a publish stored nothing.
@@ -115,4 +142,36 @@ impl Future for Publish<'_> {
 /// Publish `text` on `channel` through the daemon's broker.
 pub fn publish<'a>(state: &'a State, channel: &'a [u8], text: Bytes) -> Publish<'a> {
     state.broker.publish(state, channel, text)
+}
+
+/// `url` fit for a log line or an error: any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redact_url("redis://:s3cret@10.0.0.1:6379/2"),
+            "redis://***@10.0.0.1:6379/2"
+        );
+        assert_eq!(
+            redact_url("rediss://user:p@ss@host/0"),
+            "rediss://***@host/0"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
 }

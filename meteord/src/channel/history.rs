@@ -101,6 +101,19 @@ impl History {
         }
     }
 
+    /// This history is loaded from elsewhere and begins at `first`: ids
+    /// below it are not vouched for. An empty, never-used history takes
+    /// exactly that (whatever its creation assumed); one that holds or held
+    /// messages only raises its bound, and only for ids above what it had.
+    pub fn begins_at(&mut self, first: u64) {
+        let below = first.saturating_sub(1);
+        if self.newest == 0 {
+            self.lost_up_to = below;
+        } else if below > self.newest {
+            self.lost_up_to = self.lost_up_to.max(below);
+        }
+    }
+
     /// Highest id that may be lost to a resume (see [`History::gap`]).
     pub fn lost_up_to(&self) -> u64 {
         let hidden = self.ring.len().saturating_sub(self.replay_limit);

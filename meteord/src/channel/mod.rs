@@ -198,6 +198,22 @@ impl Channels {
         registry.unknown_up_to = registry.unknown_up_to.max(id.saturating_sub(1));
     }
 
+    /// `channel`'s history, loaded from elsewhere (a cluster's shared
+    /// history), begins at `first`: a resume from before it is a gap, as
+    /// nothing tells whether earlier messages were trimmed. A channel not
+    /// held yet is created knowing exactly that much.
+    pub fn history_begins_at(&self, channel: impl AsRef<[u8]>, first: u64) {
+        loop {
+            let target = Self::get_or_create(&mut self.lock(), channel.as_ref());
+            let mut state = target.lock();
+            if state.removed {
+                continue;
+            }
+            state.history.begins_at(first);
+            return;
+        }
+    }
+
     /// A channel leaves the map: whatever it lost, a channel of that name
     /// created later cannot vouch for either. Kept for all names at once
     /// (one number, not one per name forgotten), so a resume on a new
@@ -425,6 +441,17 @@ impl Channels {
     pub fn summary(&self, channel: impl AsRef<[u8]>) -> Option<ChannelSummary> {
         let target = self.lock().map.get(channel.as_ref()).cloned();
         target.map(|c| c.summary())
+    }
+
+    /// Every message the histories hold for replay, channel by channel in
+    /// id order: what the history file's compaction writes.
+    pub fn stored(&self) -> Vec<Arc<Message>> {
+        let channels: Vec<Arc<Channel>> = self.lock().map.values().cloned().collect();
+        let mut out = Vec::new();
+        for channel in channels {
+            channel.lock().history.backlog(Backlog::All, &mut out);
+        }
+        out
     }
 
     /// Periodic housekeeping: expire old messages, free channels with no

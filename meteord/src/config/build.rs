@@ -291,6 +291,31 @@ fn time_format(setting: &Setting, notes: &mut Notes) -> String {
     }
 }
 
+/// `ClusterRedis`: empty is off; anything else must be a Redis URL the
+/// client accepts, checked here (no connection) so a typo stops the start
+/// instead of leaving a node that refuses every publish. The password is
+/// not repeated in the error.
+fn cluster_redis(setting: &Setting) -> Result<Option<String>, ConfigError> {
+    let url = setting.value.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let reason = if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        "not a redis:// or rediss:// URL".to_owned()
+    } else {
+        match redis::Client::open(url) {
+            Ok(_) => return Ok(Some(url.to_owned())),
+            Err(e) => e.to_string(),
+        }
+    };
+    Err(ConfigError::InvalidValue {
+        origin: setting.origin.clone(),
+        name: p::CLUSTER_REDIS.name,
+        value: crate::broker::redact_url(url),
+        reason,
+    })
+}
+
 /// The document root: none when empty or `/` (the original then serves no
 /// document at all).
 fn document_root(value: &str) -> Option<PathBuf> {
@@ -467,6 +492,15 @@ pub(crate) fn build(
         header_timeout: global.number(&p::HEADER_TIMEOUT)?,
         write_timeout: global.number(&p::WRITE_TIMEOUT)?,
         shutdown_timeout: global.number(&p::SHUTDOWN_TIMEOUT)?,
+        // cluster broker (issue 13)
+        cluster_redis: cluster_redis(&global.setting(&p::CLUSTER_REDIS))?,
+        // history (issue 14)
+        history_file: global.optional_path(&p::HISTORY_FILE),
+        history_fsync: global.get(&p::HISTORY_FSYNC, |v| {
+            crate::persist::FsyncPolicy::parse(v).ok_or_else(|| {
+                "must be always, everysec or no (Redis' appendfsync words)".to_owned()
+            })
+        })?,
         notes: all_notes,
         modes: Modes {
             default: default_mode,

@@ -134,7 +134,8 @@ subscribers stay connected and get the new templates. A file with an error
 is refused, logged, and the running configuration kept.
 .TP
 .B SIGUSR1
-Forget every channel's message history (message ids continue).
+Forget every channel's message history (message ids continue), and empty
+the \fBHistoryFile\fR.
 .TP
 .B SIGUSR2
 Drop the document cache.
@@ -160,7 +161,8 @@ The systemd unit; change it with \fBsystemctl edit meteord\fR.
 .I /var/lib/meteord/
 State directory, owned by the \fBmeteord\fR user: \fImeteord.state\fR keeps
 the message\-id high\-water mark (\fBStateFile\fR) so ids never go back
-across a restart.
+across a restart; \fImeteord.history\fR keeps the channels' histories
+(\fBHistoryFile\fR, \fI/usr/share/doc/meteord/history.md\fR).
 .TP
 .I /usr/share/meteord/public/
 The documents served to browsers (\fBSubscriberDocumentRoot\fR):
@@ -178,8 +180,9 @@ Apache virtual host that reverse\-proxies the push host name to the
 subscriber port (\fBa2ensite meteord\-push\fR).
 .SH EXIT STATUS
 0 after a clean shutdown, 64 for a bad command line or configuration
-(the message names the parameter, file and line), 1 for any other failure
-to start (such as a port in use).
+(the message names the parameter, file and line), 65 for a damaged or
+foreign \fBHistoryFile\fR (the message names the file and the byte offset;
+see history.md), 1 for any other failure to start (such as a port in use).
 .SH SEE ALSO
 .BR fcgi\-chat (8),
 .BR systemctl (1),

@@ -140,6 +140,15 @@ pub struct Config {
     pub write_timeout: u64,
     /// Seconds SIGTERM waits for subscribers' buffers to drain.
     pub shutdown_timeout: u64,
+    // history (issue 14)
+    /// `HistoryFile`: where acknowledged messages are appended; `None` = off.
+    pub history_file: Option<PathBuf>,
+    /// `HistoryFsync`.
+    pub history_fsync: crate::persist::FsyncPolicy,
+
+    // cluster broker (issue 13)
+    /// `ClusterRedis`: the Redis URL of the cluster; `None` = a single node.
+    pub cluster_redis: Option<String>,
 
     /// Lines and values accepted but without effect or read differently
     /// from how they look (`file:line: …`), for the log at start.

@@ -45,6 +45,13 @@ pub(crate) enum Kind {
     TimeFormat,
     /// Debug level: Perl-false text is 0, any other its number (at least 1).
     Level,
+    /// A `redis://` or `rediss://` URL, or empty for none (ClusterRedis).
+    RedisUrl,
+    /// One of a few words (`HistoryFsync`), shown as `placeholder`.
+    Choice {
+        words: &'static [&'static str],
+        placeholder: &'static str,
+    },
 }
 
 impl Kind {
@@ -64,6 +71,8 @@ impl Kind {
             Kind::Facility => "<facility>",
             Kind::TimeFormat => "<format>",
             Kind::Level => "<level>",
+            Kind::RedisUrl => "<redis://host:port/db>",
+            Kind::Choice { placeholder, .. } => placeholder,
         }
     }
 }
@@ -102,6 +111,14 @@ params! {
     CLOSE_ON_EVENT: "CloseOnEvent", Kind::Flag, "0", true,
         "1 = end the response as soon as at least one message has been sent (after the \
          whole backlog): long polling.";
+    // cluster broker (issue 13); here and not at the end because -help
+    // lists the table in alphabetical order (names_are_unique_and_sorted).
+    CLUSTER_REDIS: "ClusterRedis", Kind::RedisUrl, "", false,
+        "Run as one node of a cluster on Redis: redis://[:password@]host:port/db or \
+         rediss://... (TLS). Every node then takes message ids from one cluster-wide \
+         sequence, shares the channel histories (bounded by MaxMessagesPerChannel and \
+         MaxMessageAge) and delivers every message published on any node. Empty = a \
+         single node with no Redis at all. Needs a restart to change.";
     CONFIG_FILE_LOCATION: "ConfigFileLocation", Kind::Path, "/etc/meteord.conf", false,
         "The configuration file. If it does not exist (or the name is empty), the \
          built-in configuration (the shipped conf/meteord.conf with its mode sections) is \
@@ -138,6 +155,17 @@ params! {
     HEADER_TIMEOUT: "HeaderTimeout", Kind::Seconds { min: 1 }, "10", false,
         "Seconds a client may take to send its request line and headers before it is \
          disconnected.";
+    // history (issue 14)
+    HISTORY_FILE: "HistoryFile", Kind::OptionalPath, "", false,
+        "File every acknowledged message is appended to (before its OK), so the channels' \
+         histories survive a restart or a crash (empty = none: histories start empty). \
+         Compacted in the background; SIGUSR1 empties it. See docs/history.md.";
+    HISTORY_FSYNC: "HistoryFsync",
+        Kind::Choice { words: &["always", "everysec", "no"], placeholder: "<always|everysec|no>" },
+        "everysec", false,
+        "When HistoryFile reaches the disk: always (before each OK; concurrent publishes \
+         share one fsync), everysec (once a second: a power cut loses at most about a \
+         second; a crash of meteord alone loses nothing) or no (when the kernel writes).";
     LOG_FILENAME: "LogFilename", Kind::OptionalPath, "", false,
         "With Debug on or SyslogFacility none: log to this file (reopened on SIGHUP) \
          instead of stderr. Otherwise every line goes to syslog and this is not used, as \
@@ -476,6 +504,10 @@ mod tests {
             "ShutdownTimeout",
             "EventSourceAllowOrigin",
             "EventSourceRetry",
+            "ClusterRedis",
+            // history (issue 14)
+            "HistoryFile",
+            "HistoryFsync",
             "WebSocketMaxMessage",
             "WebSocketMaxRate",
         ];

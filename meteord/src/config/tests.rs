@@ -583,6 +583,11 @@ fn every_parameter_is_wired_into_the_config() {
             }
             Kind::Ip => "10.1.2.3".to_string(),
             Kind::Facility => "local5".to_string(),
+            Kind::RedisUrl => format!("redis://{marker}:6379/0"),
+            Kind::Choice { words, .. } => words
+                .iter()
+                .find(|w| **w != p.default)
+                .map_or_else(String::new, |w| w.to_string()),
         };
         let c = format!("{:?}", from_text(&format!("{} {value}\n", p.name)));
         assert_ne!(c, base, "{} is not used", p.name);

@@ -146,5 +146,12 @@ pub fn stats(state: &State) -> Vec<Vec<u8>> {
             .into_iter()
             .map(|(k, v)| (k, v.to_string().into_bytes())),
     );
+    pairs.extend(
+        state
+            .stats
+            .cluster_lines()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes())),
+    );
     key_values(pairs)
 }

@@ -106,6 +106,12 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
             session = Session::Quitting;
         }
         if !replies.is_empty() {
+            // What the broker promises an acknowledged publish (the history
+            // file: written) happens now, once for the whole batch; if it
+            // cannot, these publishes get no OK: the connection closes.
+            if state.broker.flush().is_err() {
+                return Ok(());
+            }
             let written = replies.len() as u64;
             // Counted before the write, so whoever has read this reply sees
             // it counted in a SHOWSTATS asked next.

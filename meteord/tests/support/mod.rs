@@ -7,8 +7,10 @@
 
 pub mod controller;
 pub mod eventsource;
+pub mod history;
 pub mod http;
 pub mod process;
+pub mod redis;
 pub mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
