@@ -131,6 +131,9 @@ else
         # with Last-Event-ID.
         run meteord-fanout-eventsource 50 -s fanout -d 2 -r 5 --mode eventsource "${m[@]}"
         run meteord-storm-eventsource 50 -s storm -d 3 -c 5 --mode eventsource "${m[@]}"
+        # WebSocket (issue 12): frames, pongs, and a storm resumed by since.
+        run meteord-fanout-websocket 50 -s fanout -d 2 -r 5 --mode websocket "${m[@]}"
+        run meteord-storm-websocket 50 -s storm -d 3 -c 5 --mode websocket "${m[@]}"
         run meteord-two-workers 50 -s fanout -d 2 -r 5 --workers 2 "${m[@]}"
         # Full histories before the window: 20 per channel, none counted.
         run meteord-prefill 50 -s many-channels -d 2 -r 50 --prefill 20 "${m[@]}"
@@ -166,6 +169,7 @@ if command -v nginx >/dev/null && [[ -e /usr/lib/nginx/modules/ngx_nchan_module.
         c=(--target "127.0.0.1:$nport" --server-pid "$worker" --label nchan --drain-ms 500 --settle-ms 200)
         run nchan-fanout-eventsource 50 -s fanout -d 2 -r 5 --mode nchan-eventsource "${c[@]}"
         run nchan-fanout-chunked 50 -s fanout -d 2 -r 5 --mode nchan-chunked --nchan-sub /chunked/ "${c[@]}"
+        run nchan-fanout-websocket 50 -s fanout -d 2 -r 5 --mode nchan-websocket --nchan-sub /ws/ "${c[@]}"
         run nchan-max-throughput 50 -s max-throughput -d 2 --mode nchan-eventsource "${c[@]}"
         run nchan-storm 50 -s storm -d 3 -c 5 --mode nchan-eventsource "${c[@]}"
     else

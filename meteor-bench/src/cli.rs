@@ -58,11 +58,23 @@ pub enum Mode {
     NchanEventsource,
     /// Nchan http-chunked subscriber (no resume).
     NchanChunked,
+    /// meteord's WebSocket (issue 12): resumes with a subscribe `since`.
+    Websocket,
+    /// Nchan WebSocket subscriber (frames carry the text only: no resume).
+    NchanWebsocket,
 }
 
 impl Mode {
     pub fn is_nchan(self) -> bool {
-        matches!(self, Mode::NchanEventsource | Mode::NchanChunked)
+        matches!(
+            self,
+            Mode::NchanEventsource | Mode::NchanChunked | Mode::NchanWebsocket
+        )
+    }
+
+    /// Subscribers speak WebSocket frames after a `101`.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Mode::Websocket | Mode::NchanWebsocket)
     }
 
     /// The mode word in a Meteor subscriber URL.
@@ -72,7 +84,8 @@ impl Mode {
             Mode::Iframe => "iframe",
             Mode::Longpoll => "longpoll",
             Mode::Eventsource => "eventsource",
-            Mode::NchanEventsource | Mode::NchanChunked => "",
+            Mode::Websocket => "websocket",
+            Mode::NchanEventsource | Mode::NchanChunked | Mode::NchanWebsocket => "",
         }
     }
 }
@@ -271,9 +284,12 @@ impl Settings {
         if !(duration > 0.0 && duration <= MAX_DURATION_S) {
             bail!("--duration must be in (0, {MAX_DURATION_S}] seconds, got {duration}");
         }
-        if a.scenario == Scenario::Storm && a.mode == Mode::NchanChunked {
+        if a.scenario == Scenario::Storm
+            && matches!(a.mode, Mode::NchanChunked | Mode::NchanWebsocket)
+        {
             bail!(
-                "storm needs a resumable transport; nchan-chunked has no ids (use nchan-eventsource)"
+                "storm needs a resumable transport; nchan-chunked and nchan-websocket have no ids \
+                 (use nchan-eventsource)"
             );
         }
         if a.scenario == Scenario::Storm && a.mode == Mode::Longpoll {
@@ -437,6 +453,8 @@ mod tests {
         assert!(parse(&["-s", "idle", "-n", "0"]).is_err());
         assert!(parse(&["-s", "fanout", "-n", "5", "-c", "6"]).is_err());
         assert!(parse(&["-s", "storm", "--mode", "longpoll"]).is_err());
+        assert!(parse(&["-s", "storm", "--mode", "nchan-websocket"]).is_err());
+        assert!(parse(&["-s", "storm", "--mode", "websocket"]).is_ok());
         assert!(parse(&["-s", "fanout", "--prefill", "1000000"]).is_err());
         assert!(parse(&["-s", "fanout", "--prefill", "5", "--mode", "nchan-chunked"]).is_err());
     }

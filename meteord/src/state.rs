@@ -51,7 +51,7 @@ impl State {
     }
 
     pub fn with_broker(config: Config, broker: Arc<dyn Broker>) -> State {
-        let modes = CompiledModes::compile(&config.modes, 1);
+        let modes = CompiledModes::compile(&config, 1);
         let documents = Documents::new(
             // No root (SubscriberDocumentRoot empty or /): an empty path,
             // which Documents answers as not found for every request.
@@ -106,7 +106,7 @@ impl State {
     /// addresses cannot change without a restart; the caller warns.
     pub fn apply_reload(&self, config: Config) {
         let generation = self.modes().generation + 1;
-        let modes = CompiledModes::compile(&config.modes, generation);
+        let modes = CompiledModes::compile(&config, generation);
         let documents = Documents::new(
             // No root (SubscriberDocumentRoot empty or /): an empty path,
             // which Documents answers as not found for every request.

@@ -14,6 +14,7 @@
 pub mod pipe;
 pub mod subscriber;
 pub mod tally;
+pub mod websocket;
 
 use std::cell::RefCell;
 use std::rc::Rc;

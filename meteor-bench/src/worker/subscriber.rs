@@ -17,7 +17,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::pipe::Plan;
-use super::tally::{Shared, SubState, absorb};
+use super::tally::{Shared, SubState, absorb, absorb_frames};
+use super::websocket;
 use crate::cli::Mode;
 use crate::payload;
 
@@ -63,13 +64,40 @@ async fn connect(target: SocketAddr, src: Ipv4Addr) -> std::io::Result<TcpStream
         .await
 }
 
-fn request(plan: &Plan, local: usize, st: &SubState, resume: bool) -> String {
+/// A subscriber's request: the HTTP request, and what to send once the
+/// response head came (a WebSocket resume's subscribe).
+struct Request {
+    http: String,
+    after_head: Vec<u8>,
+}
+
+fn request(plan: &Plan, local: usize, st: &SubState, resume: bool) -> Request {
     let s = &plan.settings;
     let chan = s.channel_name(st.channel);
     let global = plan.first + local;
-    if s.mode.is_nchan() {
+    if s.mode == Mode::Websocket {
+        // A resume joins a channel nobody publishes to, then asks for its
+        // own with `since`: the resume of issue 12's contract.
+        let (path_chan, after_head) = if resume {
+            let lobby = format!("b{}lobby", s.run_tag);
+            (lobby, websocket::subscribe_frame(&chan, st.last_meteor_id))
+        } else {
+            (chan, Vec::new())
+        };
+        let http = format!(
+            "GET {}/h{}x{global}/websocket/{path_chan} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             User-Agent: meteor-bench\r\n{}\r\n",
+            s.push_prefix,
+            s.run_tag,
+            websocket::upgrade_headers()
+        );
+        return Request { http, after_head };
+    }
+    let http = if s.mode.is_nchan() {
         let mut extra = String::new();
-        if s.mode == Mode::NchanEventsource {
+        if s.mode == Mode::NchanWebsocket {
+            extra.push_str(&websocket::upgrade_headers());
+        } else if s.mode == Mode::NchanEventsource {
             extra.push_str("Accept: text/event-stream\r\n");
             if resume && !st.last_event_id.is_empty() {
                 extra.push_str("Last-Event-ID: ");
@@ -107,6 +135,10 @@ fn request(plan: &Plan, local: usize, st: &SubState, resume: bool) -> String {
             s.run_tag,
             s.mode.meteor_word()
         )
+    };
+    Request {
+        http,
+        after_head: Vec::new(),
     }
 }
 
@@ -115,7 +147,7 @@ fn request(plan: &Plan, local: usize, st: &SubState, resume: bool) -> String {
 async fn open(
     plan: &Plan,
     local: usize,
-    req: &str,
+    req: &Request,
     buf: &mut BytesMut,
 ) -> anyhow::Result<TcpStream> {
     let s = &plan.settings;
@@ -124,7 +156,12 @@ async fn open(
         let mut stream = connect(s.target, source_ip(global, s.source_ips))
             .await
             .with_context(|| format!("connect to {}", s.target))?;
-        stream.write_all(req.as_bytes()).await?;
+        stream.write_all(req.http.as_bytes()).await?;
+        let status: &[u8] = if s.mode.is_websocket() {
+            b"101"
+        } else {
+            b"200"
+        };
         buf.clear();
         loop {
             if stream.read_buf(buf).await? == 0 {
@@ -132,11 +169,14 @@ async fn open(
             }
             if let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") {
                 let head = &buf[..end];
-                if !(head.starts_with(b"HTTP/1.") && head.get(9..12) == Some(b"200")) {
+                if !(head.starts_with(b"HTTP/1.") && head.get(9..12) == Some(status)) {
                     let first = head.split(|&b| b == b'\r').next().unwrap_or(b"");
                     bail!("server answered {:?}", String::from_utf8_lossy(first));
                 }
                 buf.advance(end + 4);
+                if !req.after_head.is_empty() {
+                    stream.write_all(&req.after_head).await?;
+                }
                 return Ok(stream);
             }
             if buf.len() > MAX_HEAD {
@@ -202,10 +242,16 @@ pub async fn run(
     };
     shared.borrow_mut().subs[local].connected = true;
     storm.mark_unchanged();
+    let frames = s.mode.is_websocket();
     loop {
         if !buf.is_empty() {
             let n = buf.len();
-            absorb(&shared, local, &mut buf, n);
+            if frames {
+                let pings = absorb_frames(&shared, local, &mut buf, n);
+                let _ = stream.write_all(&websocket::pongs(pings)).await;
+            } else {
+                absorb(&shared, local, &mut buf, n);
+            }
         }
         let storming = match read_until_end(
             &mut stream,
@@ -213,7 +259,7 @@ pub async fn run(
             &shared,
             local,
             &mut storm,
-            s.read_buf,
+            (s.read_buf, frames),
         )
         .await
         {
@@ -241,14 +287,14 @@ enum Ended {
 }
 
 /// Reads deliveries into the tally until the stream ends or a storm says
-/// to drop it.
+/// to drop it; `frames`: a WebSocket stream, whose pings are answered.
 async fn read_until_end(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     shared: &RefCell<Shared>,
     local: usize,
     storm: &mut watch::Receiver<u64>,
-    read_buf: usize,
+    (read_buf, frames): (usize, bool),
 ) -> Ended {
     loop {
         if buf.capacity() - buf.len() < payload::PREFIX_MAX {
@@ -256,6 +302,12 @@ async fn read_until_end(
         }
         tokio::select! {
             r = stream.read_buf(buf) => match r {
+                Ok(n) if n > 0 && frames => {
+                    let pings = absorb_frames(shared, local, buf, n);
+                    if pings > 0 && stream.write_all(&websocket::pongs(pings)).await.is_err() {
+                        return Ended::Closed;
+                    }
+                }
                 Ok(n) if n > 0 => absorb(shared, local, buf, n),
                 _ => return Ended::Closed,
             },

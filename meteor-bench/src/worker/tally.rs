@@ -11,6 +11,7 @@ use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 
 use super::pipe::{Counts, WorkerResult};
+use super::websocket;
 use crate::payload;
 
 /// Latency histogram range: 1 µs to 10 minutes, 3 significant digits.
@@ -91,6 +92,45 @@ pub fn absorb(shared: &RefCell<Shared>, local: usize, buf: &mut BytesMut, fresh:
     let mut count = 0u64;
     let keep = payload::scan(buf, |d| {
         count += 1;
+        record(st, hist, now, d, buf);
+    });
+    sh.deliveries += count;
+    buf.advance(keep);
+}
+
+/// [`absorb`] for a WebSocket stream: whole frames are consumed; returns
+/// how many pings came (each owes a pong).
+pub fn absorb_frames(
+    shared: &RefCell<Shared>,
+    local: usize,
+    buf: &mut BytesMut,
+    fresh: usize,
+) -> usize {
+    let now = now_us();
+    let mut sh = shared.borrow_mut();
+    let sh = &mut *sh;
+    sh.bytes_read += fresh as u64;
+    let st = &mut sh.subs[local];
+    let hist = &mut sh.hist;
+    let mut count = 0u64;
+    let (used, pings) = websocket::scan(buf, |d| {
+        count += 1;
+        record(st, hist, now, d, &[]);
+    });
+    sh.deliveries += count;
+    buf.advance(used);
+    pings
+}
+
+/// Book one delivery `d` (found in `buf`, where its event id lies).
+fn record(
+    st: &mut SubState,
+    hist: &mut Histogram<u64>,
+    now: u64,
+    d: &payload::Delivery,
+    buf: &[u8],
+) {
+    {
         if d.seq == st.next_seq {
             st.next_seq += 1;
         } else if d.seq > st.next_seq {
@@ -102,14 +142,14 @@ pub fn absorb(shared: &RefCell<Shared>, local: usize, buf: &mut BytesMut, fresh:
         if let Some(id) = d.meteor_id {
             st.last_meteor_id = Some(st.last_meteor_id.map_or(id, |old| old.max(id)));
         }
-        if let Some((a, b)) = d.event_id {
+        if let Some((a, b)) = d.event_id
+            && let Some(id) = buf.get(a..b)
+        {
             st.last_event_id.clear();
-            st.last_event_id.extend_from_slice(&buf[a..b]);
+            st.last_event_id.extend_from_slice(id);
         }
         let _ = hist.record(now.saturating_sub(d.sent_us).clamp(1, HIST_MAX_US));
-    });
-    sh.deliveries += count;
-    buf.advance(keep);
+    }
 }
 
 /// The `RESULT` totals, given how many messages were published on each

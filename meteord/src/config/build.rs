@@ -509,6 +509,10 @@ pub(crate) fn build(
             default: default_mode,
             named,
         },
+        // websocket (issue 12)
+        websocket_max_message: usize::try_from(global.number(&p::WEBSOCKET_MAX_MESSAGE)?)
+            .unwrap_or(usize::MAX),
+        websocket_max_rate: global.number(&p::WEBSOCKET_MAX_RATE)?,
     })
 }
 

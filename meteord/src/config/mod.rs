@@ -159,6 +159,12 @@ pub struct Config {
 
     /// Per-mode settings.
     pub modes: Modes,
+
+    // websocket (issue 12)
+    /// WebSocketMaxMessage: largest client WebSocket message (bytes).
+    pub websocket_max_message: usize,
+    /// WebSocketMaxRate: client WebSocket frames per second.
+    pub websocket_max_rate: u64,
 }
 
 /// Reads `ConfigFileLocation` (from the command line, default

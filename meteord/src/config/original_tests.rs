@@ -240,7 +240,7 @@ fn command_line_modes_layer_over_the_file() {
 fn an_empty_config_file_location_is_no_file() {
     let c = load(&cli(&["-ConfigFileLocation", ""])).expect("loads");
     assert_eq!(c.source, None);
-    assert_eq!(c.modes.named.len(), 7, "the built-in configuration");
+    assert_eq!(c.modes.named.len(), 8, "the built-in configuration");
 }
 
 #[test]

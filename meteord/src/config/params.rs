@@ -96,7 +96,8 @@ macro_rules! params {
         $( pub(crate) const $ident: Param = Param {
             name: $name, kind: $kind, default: $default, per_mode: $per_mode, help: $help,
         }; )*
-        /// Every parameter, in the order `-help` lists them (alphabetical).
+        /// Every parameter, in the order of the table (see [`sorted`] for
+        /// the order `-help` lists them in).
         pub(crate) const PARAMS: &[&Param] = &[ $( &$ident, )* ];
     };
 }
@@ -257,6 +258,21 @@ params! {
         "Milliseconds an eventsource client waits before it reconnects (sent as the \
          stream's retry field; 0 = none, the browser's own delay). Set so every browser \
          resumes a stream that ended (MaxTime, restart) at the same, known pace.";
+    // websocket (issue 12)
+    WEBSOCKET_MAX_MESSAGE: "WebSocketMaxMessage", Kind::Count { min: 125 }, "65536", false,
+        "Largest WebSocket message a client may send, in bytes; a bigger one closes the \
+         connection (1009). Clients only send small control frames.";
+    WEBSOCKET_MAX_RATE: "WebSocketMaxRate", Kind::Count { min: 1 }, "20", false,
+        "Most WebSocket frames a client may send per second; more close the connection \
+         (1008). A browser sends a few (subscribe, pong); a flood is not a browser.";
+}
+
+/// Every parameter in the order `-help` and the manual list them
+/// (alphabetical, case-insensitively), whatever order the table has them.
+pub(crate) fn sorted() -> Vec<&'static Param> {
+    let mut all: Vec<&'static Param> = PARAMS.to_vec();
+    all.sort_by_key(|p| p.name.to_ascii_lowercase());
+    all
 }
 
 /// The parameter spelled exactly `name` (the configuration file is
@@ -410,11 +426,15 @@ mod tests {
             .expect("WriteTimeout")
             + 1;
         let eventsource = [&EVENT_SOURCE_ALLOW_ORIGIN, &EVENT_SOURCE_RETRY];
+        let websocket = [&WEBSOCKET_MAX_MESSAGE, &WEBSOCKET_MAX_RATE];
         let after: Vec<&str> = PARAMS[original_end..].iter().map(|p| p.name).collect();
         assert!(after.starts_with(&eventsource.map(|p| p.name)), "{after:?}");
+        assert!(after.ends_with(&websocket.map(|p| p.name)), "{after:?}");
         for pair in PARAMS[..original_end]
             .windows(2)
             .chain(eventsource.windows(2))
+            .chain(websocket.windows(2))
+            .chain(sorted().windows(2))
         {
             assert!(
                 pair[0].name.to_ascii_lowercase() < pair[1].name.to_ascii_lowercase(),
@@ -500,6 +520,8 @@ mod tests {
             "HistoryFsync",
             "SubscriberTokenChannels",
             "SubscriberTokenSecret",
+            "WebSocketMaxMessage",
+            "WebSocketMaxRate",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {

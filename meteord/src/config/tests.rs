@@ -86,6 +86,7 @@ fn shipped_conf_has_exactly_its_modes() {
             "longpoll",
             "simplepoll",
             "smartpoll",
+            "websocket",
             "xhrinteractive"
         ]
     );
@@ -249,7 +250,7 @@ fn load_uses_builtin_when_the_file_is_missing() {
         config.config_file_location,
         PathBuf::from("/nonexistent/meteord.conf")
     );
-    assert_eq!(config.modes.named.len(), 7);
+    assert_eq!(config.modes.named.len(), 8);
 }
 
 /// A temporary file removed on drop.
@@ -301,7 +302,7 @@ fn a_path_that_is_not_a_regular_file_is_no_file() {
     ] {
         let config = load(&cli(&["-ConfigFileLocation", path])).expect("loads");
         assert_eq!(config.source, None);
-        assert_eq!(config.modes.named.len(), 7);
+        assert_eq!(config.modes.named.len(), 8);
         assert!(config.notes[0].starts_with(&format!("{path} is not a regular file")));
     }
 }
@@ -440,7 +441,7 @@ fn contract_command_line_over_the_builtin() {
         Some(PathBuf::from("/srv/meteord/public"))
     );
     assert_eq!(config.state_file, Some(PathBuf::from("/tmp/x.state")));
-    assert_eq!(config.modes.named.len(), 7);
+    assert_eq!(config.modes.named.len(), 8);
 }
 
 #[test]

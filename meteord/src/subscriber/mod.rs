@@ -36,6 +36,7 @@ use crate::channel::Backlog;
 use crate::connections::{Conn, StopReason};
 use crate::state::State;
 use crate::stats::Stats;
+use framing::websocket::Handshake;
 use framing::{ChannelInfoValues, Framing, HeaderValues};
 use mode::CompiledMode;
 use request::{Route, StreamRequest};
@@ -147,10 +148,9 @@ async fn handle(
                 refuse(state, &mut stream, conn, refusal).await?;
                 return Ok(None);
             }
-            let user_agent = request::user_agent(&head.text);
             let mode = state.modes().get(&req.mode).clone();
             resume(&mut req, &mode, &head.text);
-            serve_stream(state, stream, conn, req, user_agent).await
+            serve_stream(state, stream, conn, req, &head.text).await
         }
         Route::Disconnect(hostid) => {
             state.connections.disconnect_hostid(&hostid);
@@ -301,12 +301,24 @@ fn channel_info(state: &State, mode: &CompiledMode, req: &StreamRequest) -> Vec<
 /// Send the header and backlog; `Some(live)` when the stream goes on.
 async fn serve_stream(
     state: &Arc<State>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     conn: &Arc<Conn>,
     req: StreamRequest,
-    user_agent: String,
+    request_head: &[u8],
 ) -> io::Result<Option<Live>> {
     let mode = state.modes().get(&req.mode).clone();
+    // An upgrade that cannot be granted is answered before anything else:
+    // it takes no hostid over and joins nothing.
+    let accept = match mode.framing.handshake(request_head) {
+        None => None,
+        Some(Handshake::Accept(accept)) => Some(accept),
+        Some(Handshake::Refuse(response)) => {
+            Stats::add(&state.stats.errors_served, 1);
+            write_out(state, &mut stream, conn, &response).await?;
+            return Ok(None);
+        }
+    };
+    let user_agent = request::user_agent(request_head);
     let settings = mode.settings.clone();
     let _ = conn.details.set(stream_details(&req, &mode, &user_agent));
     if settings.persist {
@@ -321,8 +333,11 @@ async fn serve_stream(
         live.join(name, *marker, &mut backlog, &mut gaps);
     }
     let mut head = Vec::with_capacity(settings.header_template.len() + 256);
-    mode.framing
-        .head(&mut head, &HeaderValues::now("200 OK", &info));
+    let values = HeaderValues {
+        upgrade_accept: accept.as_deref(),
+        ..HeaderValues::now("200 OK", &info)
+    };
+    mode.framing.head(&mut head, &values);
     // Gaps come before any message: a client learns what it lost first.
     head.extend_from_slice(&gaps);
     live.start(head, backlog).await

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::framing::Framing;
 use crate::channel::Message;
-use crate::config::{ModeSettings, Modes};
+use crate::config::{Config, ModeSettings};
 
 /// One mode, compiled.
 #[derive(Debug)]
@@ -25,9 +25,11 @@ pub struct CompiledMode {
 }
 
 impl CompiledMode {
-    fn new(settings: Arc<ModeSettings>, slot: usize, generation: u64) -> CompiledMode {
+    /// Mode `name` (its section's name; `""` for the defaults) of `config`.
+    fn new(name: &str, config: &Config, slot: usize, generation: u64) -> CompiledMode {
+        let settings = config.modes.get(name).clone();
         CompiledMode {
-            framing: Framing::compile(&settings),
+            framing: Framing::compile(name, config),
             settings,
             slot,
             generation,
@@ -49,18 +51,18 @@ pub struct CompiledModes {
 }
 
 impl CompiledModes {
-    pub fn compile(modes: &Modes, generation: u64) -> CompiledModes {
-        let default = Arc::new(CompiledMode::new(modes.default.clone(), 0, generation));
+    pub fn compile(config: &Config, generation: u64) -> CompiledModes {
+        let modes = &config.modes;
+        let default = Arc::new(CompiledMode::new("", config, 0, generation));
         let mut names: Vec<&String> = modes.named.keys().collect();
         names.sort();
         let named = names
             .into_iter()
             .enumerate()
             .map(|(i, name)| {
-                let settings = modes.named[name].clone();
                 (
                     name.clone(),
-                    Arc::new(CompiledMode::new(settings, i + 1, generation)),
+                    Arc::new(CompiledMode::new(name, config, i + 1, generation)),
                 )
             })
             .collect();

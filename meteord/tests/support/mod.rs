@@ -12,6 +12,7 @@ pub mod http;
 pub mod process;
 pub mod redis;
 pub mod tokens;
+pub mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -13,27 +13,27 @@
 //! anyway. It is an enum, not a trait object, so a call costs one match
 //! and no pointer per connection.
 //!
-//! Framings: [`Classic`], Meteor's templates (`classic.rs`), and
-//! [`EventSource`] (`eventsource.rs`), picked for the mode named
-//! `eventsource` by its name. `event.rs` renders the JSON objects
-//! (message, gap) the EventSource and WebSocket framings share; gaps (a
-//! resume the history no longer covers, [`crate::channel::Gap`]) reach a
-//! framing through [`Framing::gap`] before any message of the channel.
-//! EventSource needs the request's `Last-Event-ID` only to choose the
-//! backlog, before the stream starts (`super::request::resume_after`).
-//! WebSocket (issue 12) will be one more file beside them, `websocket.rs`,
-//! a variant here; it renders one text frame per message, answers the
-//! upgrade with `101` (so [`HeaderValues`] gains the request's key),
-//! pings with a ping frame, closes with a close frame (1001 on shutdown),
-//! and is the first framing whose client input means something
-//! (subscribe, unsubscribe, pong): its [`Framing::input`] parses frames,
-//! and it needs a small per-connection parse state, which will sit in the
-//! connection's `input` word or, only while a frame is incomplete, in a
-//! box beside it.
+//! The framings: [`Classic`], Meteor's templates (`classic.rs`),
+//! [`EventSource`] (`eventsource.rs`) and [`WebSocket`] (`websocket/`),
+//! picked when a mode is compiled, by the mode's name (as the original
+//! gives `longpoll` its meaning by name). `event.rs` renders the JSON
+//! objects (message, gap) the EventSource and WebSocket framings share;
+//! gaps (a resume the history no longer covers, [`crate::channel::Gap`])
+//! reach a framing through [`Framing::gap`] before any message of the
+//! channel. EventSource needs the request's `Last-Event-ID` only to choose
+//! the backlog, before the stream starts (`super::request::resume_after`).
+//!
+//! Client input: [`Framing::input`] reads what the client sent after its
+//! request, with a small per-connection [`InputState`] (one word; a box
+//! only while a frame is incomplete or requests wait), and answers
+//! [`Input::Respond`] when the stream has [`Action`]s to carry out: join or
+//! leave a channel, write a reply, end. How a stream ends is an
+//! [`Ending`]; each framing says what it writes for one ([`Framing::end`]).
 
 mod classic;
 pub mod event;
 pub mod eventsource;
+pub mod websocket;
 
 use std::ops::Range;
 
@@ -41,9 +41,15 @@ use bytes::Bytes;
 
 pub use classic::Classic;
 pub use eventsource::EventSource;
+pub use websocket::WebSocket;
 
-use crate::channel::Message;
-use crate::config::ModeSettings;
+use crate::channel::{Backlog, Message};
+use crate::config::Config;
+use crate::connections::StopReason;
+use websocket::{ClientClose, Handshake};
+
+/// The mode whose framing is [`WebSocket`].
+pub const WEBSOCKET: &str = "websocket";
 
 /// Values for a response head, a ping and the shutdown message.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +59,8 @@ pub struct HeaderValues<'a> {
     /// Every joined channel's description, already rendered with
     /// [`Framing::channel_info`] (empty unless SendChannelInfo).
     pub channel_info: &'a [u8],
+    /// `Sec-WebSocket-Accept` for an accepted upgrade: the head is `101`.
+    pub upgrade_accept: Option<&'a str>,
 }
 
 impl HeaderValues<'_> {
@@ -62,6 +70,7 @@ impl HeaderValues<'_> {
             status,
             server_time: crate::clock::unix_now(),
             channel_info,
+            upgrade_accept: None,
         }
     }
 }
@@ -80,8 +89,87 @@ pub struct ChannelInfoValues<'a> {
 pub enum Input {
     /// Go on streaming.
     Continue,
+    /// Carry out [`InputState::take_actions`], in order.
+    Respond,
     /// End the stream now, without writing anything more.
     Close,
+}
+
+/// Something the client asked of the stream (see [`Framing::input`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Join `channel` on the running stream: its gap and backlog for
+    /// `backlog` are written, then its live messages.
+    Join {
+        channel: String,
+        backlog: Backlog,
+        /// What the client offered for the subscribe rule.
+        token: Option<String>,
+    },
+    Leave {
+        channel: String,
+    },
+    /// Write these bytes (a pong, an error reply).
+    Reply(Vec<u8>),
+    /// End the stream (after what came before).
+    End(Ending),
+}
+
+/// Why a stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The mode's limits: not persistent, CloseOnEvent, MaxMessages.
+    Complete,
+    MaxTime,
+    /// Fell out of the history: the client resumes from its last id.
+    Lagged,
+    /// Shutdown, hostid takeover, `/disconnect/<hostid>`.
+    Stopped(StopReason),
+    /// The client did not answer a keep-alive in time.
+    Unanswered,
+    /// The client's input ends it, with this close (WebSocket).
+    Client(ClientClose),
+}
+
+/// A connection's reading state for its framing: one word (classic: the
+/// bytes ignored so far; WebSocket: the pong and rate bits), and only
+/// while a frame is incomplete or actions wait, a box.
+#[derive(Debug, Default)]
+pub struct InputState {
+    pub(in crate::subscriber::framing) word: u32,
+    pub(in crate::subscriber::framing) partial: Option<Box<websocket::Partial>>,
+}
+
+impl InputState {
+    /// The state from the two parts a stream keeps apart (see
+    /// [`InputState::into_parts`]).
+    pub fn from_parts(word: u32, partial: Option<Box<websocket::Partial>>) -> InputState {
+        InputState { word, partial }
+    }
+
+    /// The word and the box, for a stream to keep as two fields: its
+    /// small fields then share the word's padding (8 bytes in every idle
+    /// task).
+    pub fn into_parts(self) -> (u32, Option<Box<websocket::Partial>>) {
+        (self.word, self.partial)
+    }
+
+    /// What the last [`Framing::input`] asked for, in order.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        let actions = match &mut self.partial {
+            Some(partial) => std::mem::take(&mut partial.actions),
+            None => Vec::new(),
+        };
+        self.settle();
+        actions
+    }
+
+    /// Drop the box once nothing is left in it.
+    pub(in crate::subscriber::framing) fn settle(&mut self) {
+        if self.partial.as_ref().is_some_and(|p| p.is_empty()) {
+            self.partial = None;
+        }
+    }
 }
 
 /// How one mode frames its stream (see the module doc).
@@ -91,18 +179,27 @@ pub enum Framing {
     Classic(Classic),
     /// Server-Sent Events (the mode named `eventsource`).
     EventSource(EventSource),
+    /// RFC 6455 frames of the JSON events (the mode named `websocket`).
+    WebSocket(WebSocket),
 }
 
 impl Framing {
-    /// The framing for a mode's settings. The mode's name picks it (as
-    /// the original gives `longpoll` its meaning by name): a section
-    /// `[eventsource]` speaks EventSource, every other mode Meteor's
-    /// templates.
-    pub fn compile(settings: &ModeSettings) -> Framing {
-        if settings.name == eventsource::MODE {
-            Framing::EventSource(EventSource::compile(settings))
-        } else {
-            Framing::Classic(Classic::compile(settings))
+    /// The framing for the mode `name` of `config`.
+    pub fn compile(name: &str, config: &Config) -> Framing {
+        match name {
+            eventsource::MODE => Framing::EventSource(EventSource::compile(config.modes.get(name))),
+            WEBSOCKET => {
+                Framing::WebSocket(WebSocket::compile(websocket::Limits::from_config(config)))
+            }
+            _ => Framing::Classic(Classic::compile(config.modes.get(name))),
+        }
+    }
+
+    /// Whether the request must be an upgrade, and whether it is one.
+    pub fn handshake(&self, request_head: &[u8]) -> Option<Handshake> {
+        match self {
+            Framing::Classic(_) | Framing::EventSource(_) => None,
+            Framing::WebSocket(w) => Some(w.handshake(request_head)),
         }
     }
 
@@ -110,6 +207,7 @@ impl Framing {
     pub fn head(&self, out: &mut Vec<u8>, values: &HeaderValues<'_>) {
         match self {
             Framing::Classic(c) => c.head(out, values),
+            Framing::WebSocket(w) => w.head(out, values),
             Framing::EventSource(e) => e.head(out, values),
         }
     }
@@ -118,6 +216,7 @@ impl Framing {
     pub fn channel_info(&self, out: &mut Vec<u8>, values: &ChannelInfoValues<'_>) {
         match self {
             Framing::Classic(c) => c.channel_info(out, values),
+            Framing::WebSocket(_) => {}
             Framing::EventSource(e) => e.channel_info(out, values),
         }
     }
@@ -129,6 +228,7 @@ impl Framing {
     pub fn message(&self, message: &Message) -> (Bytes, Option<Range<usize>>) {
         match self {
             Framing::Classic(c) => c.message(message),
+            Framing::WebSocket(w) => w.message(message),
             Framing::EventSource(e) => e.message(message),
         }
     }
@@ -142,6 +242,7 @@ impl Framing {
             Framing::Classic(_) => {
                 let _ = (out, channel, requested, oldest);
             }
+            Framing::WebSocket(w) => w.gap(out, channel, requested, oldest),
             Framing::EventSource(e) => e.gap(out, channel, requested, oldest),
         }
     }
@@ -151,6 +252,7 @@ impl Framing {
         match self {
             Framing::Classic(c) => c.ping(out, values),
             Framing::EventSource(e) => e.ping(out),
+            Framing::WebSocket(w) => w.ping(out),
         }
     }
 
@@ -161,6 +263,9 @@ impl Framing {
         match self {
             Framing::Classic(c) => c.constant_ping(),
             Framing::EventSource(e) => Some(e.constant_ping()),
+            // The stream writes each ping itself: that is where a pong
+            // still owed from the last one ends it (Framing::keepalive).
+            Framing::WebSocket(_) => None,
         }
     }
 
@@ -170,23 +275,59 @@ impl Framing {
             Framing::Classic(c) => c.shutdown(out, values),
             // The stream just ends; the browser resumes by Last-Event-ID.
             Framing::EventSource(_) => {}
+            // Its close frame (1001) says it all.
+            Framing::WebSocket(_) => {}
         }
     }
 
-    /// The bytes that end every response of this mode.
+    /// The bytes that end a response this mode's stream never began (a
+    /// 404, a disconnect): the classic footer; nothing after a plain
+    /// WebSocket refusal.
     pub fn close(&self) -> &Bytes {
+        static NOTHING: Bytes = Bytes::new();
         match self {
             Framing::Classic(c) => c.close(),
             Framing::EventSource(e) => e.close(),
+            Framing::WebSocket(_) => &NOTHING,
         }
     }
 
-    /// The client sent `bytes` after its request; `seen` is the
-    /// connection's input state for this framing (zero at the start).
-    pub fn input(&self, bytes: &[u8], seen: &mut u32) -> Input {
+    /// Append the end of a stream for `ending`: the classic footer
+    /// (whatever the reason, as the original), a WebSocket close frame.
+    pub fn end(&self, out: &mut Vec<u8>, ending: Ending) {
         match self {
-            Framing::Classic(c) => c.input(bytes, seen),
-            Framing::EventSource(e) => e.input(bytes, seen),
+            Framing::Classic(c) => out.extend_from_slice(c.close()),
+            Framing::EventSource(e) => out.extend_from_slice(e.close()),
+            Framing::WebSocket(w) => w.end(out, ending),
+        }
+    }
+
+    /// A keep-alive is due: false when the client left the last one
+    /// unanswered (WebSocket's pong), so the stream ends
+    /// ([`Ending::Unanswered`]).
+    pub fn keepalive(&self, state: &mut InputState) -> bool {
+        match self {
+            Framing::Classic(_) | Framing::EventSource(_) => true,
+            Framing::WebSocket(w) => w.keepalive(state),
+        }
+    }
+
+    /// Append the reply that refuses a client's request for `reason`
+    /// (nothing where the client cannot ask).
+    pub fn error(&self, out: &mut Vec<u8>, reason: &str) {
+        match self {
+            Framing::Classic(_) | Framing::EventSource(_) => {}
+            Framing::WebSocket(w) => w.error(out, reason),
+        }
+    }
+
+    /// The client sent `bytes` after its request, at `now` (seconds);
+    /// `state` is the connection's input state for this framing.
+    pub fn input(&self, bytes: &[u8], state: &mut InputState, now: u64) -> Input {
+        match self {
+            Framing::Classic(c) => c.input(bytes, &mut state.word),
+            Framing::EventSource(e) => e.input(bytes, &mut state.word),
+            Framing::WebSocket(w) => w.input(bytes, state, now),
         }
     }
 }

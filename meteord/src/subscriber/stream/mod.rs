@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 mod clock_ping;
+mod input;
+mod joined;
 mod task;
 
 use bytes::Bytes;
@@ -32,15 +34,17 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::LONGPOLL;
-use super::framing::{Framing, HeaderValues, Input};
+use super::framing::websocket::Partial;
+use super::framing::{Ending, Framing, HeaderValues, Input, InputState};
 use super::mode::CompiledMode;
-use crate::channel::{Backlog, Lagged, Message, Subscription};
+use crate::channel::{Backlog, Lagged, Message};
 use crate::clock::{MAX_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, secs32};
 use crate::connections::{Conn, StopReason};
 use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::write_turn::Begin;
 pub use clock_ping::ping_from_clock;
+use joined::Joined;
 pub use task::LiveTask;
 
 /// Messages read from the histories per pass before writing.
@@ -124,17 +128,21 @@ impl Progress {
     }
 
     /// Whether the response ends after what has been sent so far.
-    fn finished(&self) -> bool {
+    fn finished(&self) -> Option<Ending> {
         let settings = &self.mode.settings;
-        !settings.persist || (settings.close_on_event && self.sent > 0) || self.max_reached()
+        let done =
+            !settings.persist || (settings.close_on_event && self.sent > 0) || self.max_reached();
+        done.then_some(Ending::Complete)
     }
 
     /// Whether the response ends after the backlog, `replayed` messages
     /// long. The original ends it there only for a mode named `longpoll`
     /// (whatever its CloseOnEvent), as `longpoll_by_name` says; CloseOnEvent
     /// itself acts on live messages.
-    fn finished_after_backlog(&self, replayed: usize, longpoll_by_name: bool) -> bool {
-        !self.mode.settings.persist || self.max_reached() || (longpoll_by_name && replayed > 0)
+    fn finished_after_backlog(&self, replayed: usize, longpoll_by_name: bool) -> Option<Ending> {
+        let done =
+            !self.mode.settings.persist || self.max_reached() || (longpoll_by_name && replayed > 0);
+        done.then_some(Ending::Complete)
     }
 
     /// Render the head of `messages` for one write, bounded by
@@ -166,52 +174,6 @@ impl Progress {
     }
 }
 
-/// The channels one stream joined, with its cursor in each. Almost always
-/// one, so the first is kept inline (no allocation per subscriber).
-#[derive(Debug, Default)]
-struct Joined {
-    first: Option<Subscription>,
-    rest: Vec<Subscription>,
-}
-
-impl Joined {
-    fn push(&mut self, subscription: Subscription) {
-        match self.first {
-            None => self.first = Some(subscription),
-            Some(_) => self.rest.push(subscription),
-        }
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Subscription> {
-        self.first.iter().chain(self.rest.iter())
-    }
-
-    /// Move the cursors past `messages` (which have been written).
-    fn advance(&mut self, messages: &[Arc<Message>]) {
-        for message in messages {
-            let subscription = self
-                .first
-                .iter_mut()
-                .chain(self.rest.iter_mut())
-                .find(|s| Arc::ptr_eq(&s.channel.name, &message.channel));
-            if let Some(subscription) = subscription {
-                subscription.cursor = subscription.cursor.max(message.id);
-            }
-        }
-    }
-
-    fn take_all(&mut self) -> impl Iterator<Item = Subscription> {
-        self.first
-            .take()
-            .into_iter()
-            .chain(std::mem::take(&mut self.rest))
-    }
-}
-
 /// Count `n` deliveries to `conn`.
 fn count_sent(state: &State, conn: &Conn, n: u64) {
     if n > 0 {
@@ -222,10 +184,9 @@ fn count_sent(state: &State, conn: &Conn, n: u64) {
 
 /// How the stream ended.
 enum End {
-    /// Write the footer and close.
-    Footer,
-    /// Write the shutdown message and the footer, then close.
-    Shutdown,
+    /// Write the framing's end for this (after the shutdown message, when
+    /// stopped) and close.
+    Close(Ending),
     /// Nothing more to write: the client went away, or the response is
     /// already complete.
     Done,
@@ -242,8 +203,11 @@ pub struct Live {
     progress: Progress,
     /// A wake-up was absorbed by a write: look again before sleeping.
     woken: bool,
-    /// The framing's input state (classic: bytes ignored so far).
-    input: u32,
+    /// The framing's input state ([`InputState`], kept as its two parts:
+    /// the word, classic: bytes ignored so far; and the box, only while
+    /// a frame is incomplete or requests wait).
+    input_word: u32,
+    input_partial: Option<Box<Partial>>,
     /// Set by [`Live::run`]: the connection's end is then this task's, and
     /// so is taking it off `current_subscribers` (before, the connection's
     /// first task does that).
@@ -278,7 +242,8 @@ impl Live {
             subscriptions: Joined::default(),
             progress: Progress { mode, sent: 0 },
             woken: false,
-            input: 0,
+            input_word: 0,
+            input_partial: None,
             detached: false,
         }
     }
@@ -330,7 +295,7 @@ impl Live {
             .is_some_and(|d| d.mode() == LONGPOLL);
         let finished = self.progress.finished_after_backlog(replayed, longpoll);
         self.deliver(Output::Owned(out), replayed, finished).await?;
-        Ok((!finished).then_some(self))
+        Ok(finished.is_none().then_some(self))
     }
 
     /// Leave every channel.
@@ -390,19 +355,48 @@ impl Live {
         LiveTask::new(self)
     }
 
+    fn take_input(&mut self) -> InputState {
+        InputState::from_parts(self.input_word, self.input_partial.take())
+    }
+
+    fn put_input(&mut self, state: InputState) {
+        (self.input_word, self.input_partial) = state.into_parts();
+    }
+
+    /// A ping is due: false when the client still owes the last one's
+    /// answer (outside the async code, so its locals stay out of every
+    /// wake-up's work).
+    fn keepalive(&mut self) -> bool {
+        let mut state = self.take_input();
+        let alive = self.progress.framing().keepalive(&mut state);
+        self.put_input(state);
+        alive
+    }
+
     /// After the client became readable: false when the stream is over
-    /// (the client closed, or its framing says its input ends it).
+    /// (the client closed, or its framing says its input ends it). When
+    /// the input asks for something, the stream is marked woken, so its
+    /// task carries it out ([`Live::act_on_input`]) before it sleeps.
     fn consume_input(&mut self) -> io::Result<bool> {
         let mut received = [0u8; 256];
         match self.stream.try_read(&mut received) {
             Ok(0) => Ok(false),
             Ok(n) => {
                 Stats::add(&self.state.stats.total_inbound_bytes, n as u64);
+                let mut state = self.take_input();
                 let input = self
                     .progress
                     .framing()
-                    .input(&received[..n], &mut self.input);
-                Ok(input == Input::Continue)
+                    .input(&received[..n], &mut state, unix_now());
+                self.put_input(state);
+                match input {
+                    Input::Continue => Ok(true),
+                    Input::Respond => {
+                        self.woken = true;
+                        Ok(true)
+                    }
+                    Input::Close => Ok(false),
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
             Err(e) => Err(e),
@@ -419,19 +413,30 @@ impl Live {
             Box::pin(self.send(&[])).await?;
         }
         let end = 'end: {
-            if self.conn.stop_reason() != StopReason::Running {
-                break 'end End::Shutdown;
+            let stop = self.conn.stop_reason();
+            if stop != StopReason::Running {
+                break 'end End::Close(Ending::Stopped(stop));
             }
             self.refresh();
+            // Boxed: client requests are rare, and their future must not
+            // widen every wake-up's work.
+            if self.input_partial.as_ref().is_some_and(|p| p.has_actions())
+                && let Some(end) = Box::pin(self.act_on_input()).await?
+            {
+                break 'end end;
+            }
             let due = self.conn.timers.take_due();
             if due & WAKE_DEADLINE != 0 {
-                break 'end End::Footer;
+                break 'end End::Close(Ending::MaxTime);
             }
             if due & WAKE_PING != 0 {
+                if !self.keepalive() {
+                    break 'end End::Close(Ending::Unanswered);
+                }
                 let mut ping = Vec::new();
                 let values = HeaderValues::now("200 OK", b"");
                 self.progress.framing().ping(&mut ping, &values);
-                self.deliver(Output::Owned(ping), 0, false).await?;
+                self.deliver(Output::Owned(ping), 0, None).await?;
             }
             match self.drain().await? {
                 Some(end) => end,
@@ -439,32 +444,35 @@ impl Live {
             }
         };
         let mut tail = Vec::new();
-        match end {
+        let ending = match end {
             End::Done => return Ok(true),
-            End::Shutdown => {
-                let values = HeaderValues::now("200 OK", b"");
-                self.progress.framing().shutdown(&mut tail, &values);
-            }
-            End::Footer => {}
+            End::Close(ending) => ending,
+        };
+        if let Ending::Stopped(_) = ending {
+            let values = HeaderValues::now("200 OK", b"");
+            self.progress.framing().shutdown(&mut tail, &values);
         }
-        self.deliver(Output::Owned(tail), 0, true).await?;
+        self.deliver(Output::Owned(tail), 0, Some(ending)).await?;
         Ok(true)
     }
 
     /// The one writer path: write `out` (holding `messages` messages),
     /// count them, and when `finished` end the response: the framing's
-    /// close goes out with the last bytes, the channels are left before
-    /// that write, and the socket is shut down after it.
+    /// end for it goes out with the last bytes, the channels are left
+    /// before that write, and the socket is shut down after it.
     fn deliver(
         &mut self,
         out: Output,
         messages: usize,
-        finished: bool,
+        finished: Option<Ending>,
     ) -> impl Future<Output = io::Result<()>> + Send + '_ {
         // Sealed before the future exists, so one buffer lives across the
         // write: this future sits inside every wake-up's boxed work, whose
         // size is paid (copied) on each wake.
-        let out = if finished { self.seal(out) } else { out };
+        let (out, finished) = match finished {
+            Some(ending) => (self.seal(out, ending), true),
+            None => (out, false),
+        };
         async move {
             self.send(out.bytes()).await?;
             count_sent(&self.state, &self.conn, messages as u64);
@@ -478,12 +486,12 @@ impl Live {
     /// The last bytes of the response: `out` and the framing's close, with
     /// the channels left, so a client that saw its response end never finds
     /// itself still counted.
-    fn seal(&mut self, out: Output) -> Output {
+    fn seal(&mut self, out: Output, ending: Ending) -> Output {
         let mut last = match out {
             Output::Shared(bytes) => bytes.to_vec(),
             Output::Owned(out) => out,
         };
-        last.extend_from_slice(self.progress.framing().close());
+        self.progress.framing().end(&mut last, ending);
         self.leave_channels();
         Output::Owned(last)
     }
@@ -577,13 +585,16 @@ impl Live {
     async fn drain(&mut self) -> io::Result<Option<End>> {
         loop {
             let (out, taken) = match self.next_output() {
-                Err(Lagged) => return Ok(Some(End::Footer)),
+                Err(Lagged) => return Ok(Some(End::Close(Ending::Lagged))),
                 Ok(None) => return Ok(None),
                 Ok(Some(next)) => next,
             };
             let finished = self.progress.finished();
+            // Only a flag lives across the write (this future is in every
+            // wake-up's work).
+            let done = finished.is_some();
             self.deliver(out, taken, finished).await?;
-            if finished {
+            if done {
                 return Ok(Some(End::Done));
             }
             // Read again: more may have arrived while writing.
