@@ -36,6 +36,8 @@
 //! - [`server`]: accept loops, connection limit, housekeeping, shutdown and
 //!   reload.
 //! - [`wakeup`]: the one-bit wake-up a publish pokes for each subscriber.
+//! - [`limits`]: ControllerAllow networks, refusals by limit (issue 14).
+//! - [`metrics`]: the Prometheus `/metrics` listener.
 //! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
 //!
 //! Rules other binaries of the workspace share (channel names, request-path
@@ -51,6 +53,7 @@ pub mod daemon;
 pub mod document;
 pub mod http;
 pub mod ids;
+pub mod limits;
 pub mod log;
 pub mod server;
 pub mod state;

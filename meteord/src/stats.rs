@@ -35,6 +35,22 @@ pub struct Stats {
     /// Connections refused at the MaxConnections limit.
     pub connections_refused: AtomicU64,
     pub udp_messages: AtomicU64,
+
+    // ops (issue 14): for /metrics.
+    /// Refusals and cut-offs by limit, and the ControllerAllow log.
+    pub limits: crate::limits::Guard,
+    /// Messages published from the controller port (UDP: `udp_messages`).
+    pub controller_messages: AtomicU64,
+    /// Streams ended by a newer connection with the same hostid.
+    pub closes_takeover: AtomicU64,
+    /// Streams ended by MaxTime.
+    pub closes_maxtime: AtomicU64,
+    /// Streams ended by the daemon's shutdown.
+    pub closes_shutdown: AtomicU64,
+    /// Streams ended by `/disconnect/<hostid>`.
+    pub closes_disconnect: AtomicU64,
+    /// Streams cut off by a limit (WriteTimeout: a client that never reads).
+    pub closes_limit: AtomicU64,
 }
 
 impl Default for Stats {
@@ -61,6 +77,13 @@ impl Stats {
             subscribers_lagged: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             udp_messages: AtomicU64::new(0),
+            limits: crate::limits::Guard::new(),
+            controller_messages: AtomicU64::new(0),
+            closes_takeover: AtomicU64::new(0),
+            closes_maxtime: AtomicU64::new(0),
+            closes_shutdown: AtomicU64::new(0),
+            closes_disconnect: AtomicU64::new(0),
+            closes_limit: AtomicU64::new(0),
         }
     }
 
@@ -74,6 +97,24 @@ impl Stats {
 
     pub fn sub(counter: &AtomicU64, n: u64) {
         counter.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Count why a stream ended (issue 14's closes by reason), from what
+    /// its connection record says when the stream is dropped. Lagged and
+    /// MaxTime are counted where they happen.
+    pub fn count_close(&self, conn: &crate::connections::Conn) {
+        use crate::connections::StopReason;
+        let counter = match conn.stop_reason() {
+            StopReason::Replaced => &self.closes_takeover,
+            StopReason::Shutdown => &self.closes_shutdown,
+            StopReason::Disconnected => &self.closes_disconnect,
+            StopReason::Running if conn.timers.stalled() => {
+                self.limits.refused(crate::limits::Limit::WriteTimeout);
+                &self.closes_limit
+            }
+            StopReason::Running => return,
+        };
+        Stats::add(counter, 1);
     }
 
     /// The counters after the four leading SHOWSTATS lines: the original's

@@ -1,7 +1,7 @@
 //! The `-help` text: usage, the special flags, then every parameter of the
 //! table with its description and default.
 
-use super::params::PARAMS;
+use super::params;
 
 /// Width `-help` wraps descriptions at.
 const HELP_WIDTH: usize = 78;
@@ -42,7 +42,7 @@ pub(crate) fn help_text() -> String {
          \n\
          Parameters:\n",
     );
-    for p in PARAMS {
+    for p in params::sorted() {
         out.push_str(&format!("  -{} {}", p.name, p.kind.placeholder()));
         if p.per_mode {
             out.push_str("  [mode]");
@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn help_lists_every_parameter_with_description_and_default() {
         let help = help_text();
-        for p in PARAMS {
+        for p in params::PARAMS {
             let head = format!("  -{} {}", p.name, p.kind.placeholder());
             let at = help
                 .find(&head)

@@ -17,7 +17,7 @@ pub(crate) fn man_page() -> String {
         env!("CARGO_PKG_VERSION")
     ));
     out.push_str(HEAD);
-    for p in params::PARAMS {
+    for p in params::sorted() {
         parameter(&mut out, p);
     }
     out.push_str(TAIL);

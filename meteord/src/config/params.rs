@@ -45,6 +45,8 @@ pub(crate) enum Kind {
     TimeFormat,
     /// Debug level: Perl-false text is 0, any other its number (at least 1).
     Level,
+    /// White-space separated `address/prefix` networks (ControllerAllow).
+    Networks,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Facility => "<facility>",
             Kind::TimeFormat => "<format>",
             Kind::Level => "<level>",
+            Kind::Networks => "<cidr>...",
         }
     }
 }
@@ -87,7 +90,8 @@ macro_rules! params {
         $( pub(crate) const $ident: Param = Param {
             name: $name, kind: $kind, default: $default, per_mode: $per_mode, help: $help,
         }; )*
-        /// Every parameter, in the order `-help` lists them (alphabetical).
+        /// Every parameter, in the order of the table (see [`sorted`] for
+        /// the order `-help` lists them in).
         pub(crate) const PARAMS: &[&Param] = &[ $( &$ident, )* ];
     };
 }
@@ -210,6 +214,56 @@ params! {
         "User to switch to after binding the ports, when started as root (empty = stay).";
     WRITE_TIMEOUT: "WriteTimeout", Kind::Seconds { min: 1 }, "30", false,
         "Seconds a write to a subscriber may stall before that subscriber is dropped.";
+    // ops (issue 14): publisher protection, named limits, metrics.
+    CONTROLLER_ALLOW: "ControllerAllow", Kind::Networks, "127.0.0.0/8 ::1", false,
+        "Networks (address/prefix, white-space separated; a bare address is one host) \
+         whose peers may use the controller port and UDP publish; anyone else is closed at \
+         accept (logged once per address per minute). Anyone who can publish can put \
+         script into every subscriber's page, so loopback only unless told otherwise.";
+    CONTROLLER_IDLE_TIMEOUT: "ControllerIdleTimeout", Kind::Seconds { min: 0 }, "0", false,
+        "Seconds a controller connection may send nothing before it is closed (0 = never: \
+         publishers such as fcgi-chat keep one connection open for hours, and the original \
+         never closed one).";
+    CONTROLLER_MAX_LINE: "ControllerMaxLine", Kind::Count { min: 1024 }, "1052672", false,
+        "Longest controller line in bytes; a longer one is answered ERR Line too long and \
+         the connection closed. Room for a MaxMessageSize message with its command and \
+         channel (1 MiB + 4 KiB).";
+    MAX_CHANNEL_NAME_LENGTH: "MaxChannelNameLength", Kind::Count { min: 1 }, "256", false,
+        "Longest channel name in bytes, for subscribers (400 Bad Request) and publishers \
+         (ERR Channel name too long). Names are keys of memory held per channel.";
+    MAX_CHANNELS_PER_REQUEST: "MaxChannelsPerRequest", Kind::Count { min: 1 }, "64", false,
+        "Most channels one subscriber request may join; more are answered 400 Bad \
+         Request. A page needs a few; each joined channel costs memory and work per \
+         publish.";
+    MAX_CONNECTIONS_PER_IP: "MaxConnectionsPerIP", Kind::Count { min: 0 }, "0", false,
+        "Most subscriber connections from one client address; further ones get 503 \
+         (0 = no limit). Behind a reverse proxy on the same machine every client is \
+         127.0.0.1: leave it 0 there and limit at the proxy (nginx limit_conn).";
+    MAX_HEADER_BYTES: "MaxHeaderBytes", Kind::Count { min: 1024 }, "32768", false,
+        "Most bytes of a subscriber's request line and headers; past it the request is \
+         given up as at HeaderTimeout. Far above a real browser's request with its cookies.";
+    MAX_MESSAGE_SIZE: "MaxMessageSize", Kind::Count { min: 1 }, "1048576", false,
+        "Largest message text in bytes, from the controller (ERR Message too large) or \
+         UDP (dropped, logged). Every message is held in its channel's history and sent to \
+         every subscriber.";
+    METRICS_IP: "MetricsIP", Kind::Ip, "127.0.0.1", false,
+        "Address the Prometheus metrics listener (GET /metrics) binds to.";
+    METRICS_PORT: "MetricsPort", Kind::Port, "4672", false,
+        "TCP port of the Prometheus metrics listener (0 = off).";
+    WEBSOCKET_MAX_MESSAGE: "WebSocketMaxMessage", Kind::Count { min: 125 }, "65536", false,
+        "Largest WebSocket message a client may send, in bytes; a bigger one closes the \
+         connection (1009). Clients only send small control frames.";
+    WEBSOCKET_MAX_RATE: "WebSocketMaxRate", Kind::Count { min: 1 }, "20", false,
+        "Most WebSocket frames a client may send per second; more close the connection \
+         (1008). A browser sends a few (subscribe, pong); a flood is not a browser.";
+}
+
+/// Every parameter in the order `-help` and the manual list them
+/// (alphabetical, case-insensitively), whatever order the table has them.
+pub(crate) fn sorted() -> Vec<&'static Param> {
+    let mut all: Vec<&'static Param> = PARAMS.to_vec();
+    all.sort_by_key(|p| p.name.to_ascii_lowercase());
+    all
 }
 
 /// The parameter spelled exactly `name` (the configuration file is
@@ -349,8 +403,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_sorted() {
-        for pair in PARAMS.windows(2) {
+    fn names_are_unique_and_listed_sorted() {
+        for pair in sorted().windows(2) {
             assert!(
                 pair[0].name.to_ascii_lowercase() < pair[1].name.to_ascii_lowercase(),
                 "{} / {}",
@@ -426,6 +480,18 @@ mod tests {
             "HeaderTimeout",
             "WriteTimeout",
             "ShutdownTimeout",
+            "ControllerAllow",
+            "ControllerIdleTimeout",
+            "ControllerMaxLine",
+            "MaxChannelNameLength",
+            "MaxChannelsPerRequest",
+            "MaxConnectionsPerIP",
+            "MaxHeaderBytes",
+            "MaxMessageSize",
+            "MetricsIP",
+            "MetricsPort",
+            "WebSocketMaxMessage",
+            "WebSocketMaxRate",
         ];
         assert_eq!(PARAMS.len(), expected.len());
         for name in expected {
@@ -464,7 +530,10 @@ mod tests {
         assert_eq!(name("udpi"), Some("UDPIP"));
         assert_eq!(name("hel"), Some(HELP_NAME));
         // Ours, where no name of the original matches.
-        assert_eq!(name("maxc"), Some("MaxConnections"));
+        // `maxc` would also be MaxConnectionsPerIP and MaxChannel…: the
+        // whole name is needed since those exist (issue 14).
+        assert_eq!(name("maxconnections"), Some("MaxConnections"));
+        assert_eq!(name("maxconnectionsp"), Some("MaxConnectionsPerIP"));
         assert_eq!(name("st"), Some("StateFile"));
         assert_eq!(name("for"), Some("Foreground"));
     }

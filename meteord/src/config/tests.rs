@@ -579,6 +579,7 @@ fn every_parameter_is_wired_into_the_config() {
             }
             Kind::Ip => "10.1.2.3".to_string(),
             Kind::Facility => "local5".to_string(),
+            Kind::Networks => "10.0.0.0/8".to_string(),
         };
         let c = format!("{:?}", from_text(&format!("{} {value}\n", p.name)));
         assert_ne!(c, base, "{} is not used", p.name);

@@ -249,6 +249,7 @@ pub struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        self.state.stats.count_close(&self.conn);
         self.leave_channels();
         if self.detached {
             Stats::sub(&self.state.stats.current_subscribers, 1);
@@ -398,6 +399,7 @@ impl Live {
             self.refresh();
             let due = self.conn.timers.take_due();
             if due & WAKE_DEADLINE != 0 {
+                Stats::add(&self.state.stats.closes_maxtime, 1);
                 break 'end End::Footer;
             }
             if due & WAKE_PING != 0 {
