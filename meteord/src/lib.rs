@@ -55,6 +55,7 @@ pub mod http;
 pub mod ids;
 pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod stats;

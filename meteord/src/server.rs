@@ -45,6 +45,8 @@ pub struct Listeners {
     pub subscriber: std::net::TcpListener,
     pub controller: std::net::TcpListener,
     pub udp: Option<std::net::UdpSocket>,
+    /// The Prometheus `/metrics` listener (MetricsPort 0 = none).
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 fn bind_tcp(addr: SocketAddr, what: &str) -> io::Result<std::net::TcpListener> {
@@ -85,10 +87,19 @@ impl Listeners {
             socket.set_nonblocking(true)?;
             Some(socket)
         };
+        let limits = &config.limits;
+        let metrics = match limits.metrics_port {
+            0 => None,
+            port => Some(bind_tcp(
+                SocketAddr::new(limits.metrics_ip, port),
+                "MetricsIP/MetricsPort",
+            )?),
+        };
         Ok(Listeners {
             subscriber,
             controller,
             udp,
+            metrics,
         })
     }
 }
@@ -157,6 +168,15 @@ pub async fn run(
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
         tokio::spawn(clock::run(state.clone(), stop_rx.clone())),
     ];
+    if let Some(listener) = listeners.metrics {
+        let listener = TcpListener::from_std(listener)?;
+        tracing::info!(metrics = %listener.local_addr()?, "metrics at GET /metrics");
+        tasks.push(tokio::spawn(crate::metrics::serve(
+            listener,
+            state.clone(),
+            stop_rx.clone(),
+        )));
+    }
     if let Some(socket) = listeners.udp {
         let socket = UdpSocket::from_std(socket)?;
         tracing::info!(udp = %socket.local_addr()?, "UDP publish enabled");
@@ -212,6 +232,7 @@ fn reload(state: &State, new: Config) {
         old.controller_port,
         old.udp_ip,
         old.udp_port,
+        (old.limits.metrics_ip, old.limits.metrics_port),
     ) != (
         new.subscriber_ip,
         new.subscriber_port,
@@ -219,6 +240,7 @@ fn reload(state: &State, new: Config) {
         new.controller_port,
         new.udp_ip,
         new.udp_port,
+        (new.limits.metrics_ip, new.limits.metrics_port),
     ) {
         tracing::warn!(
             "listening addresses changed in the configuration; they take effect after a restart"

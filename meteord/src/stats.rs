@@ -51,6 +51,12 @@ pub struct Stats {
     pub closes_disconnect: AtomicU64,
     /// Streams cut off by a limit (WriteTimeout: a client that never reads).
     pub closes_limit: AtomicU64,
+    /// `.r<id>` joins whose messages were all still held, and those that
+    /// had missed some.
+    pub resumes_full: AtomicU64,
+    pub resumes_gap: AtomicU64,
+    /// Deliveries and bytes of ended streams, by transport.
+    pub ended_streams: crate::metrics::EndedStreams,
 }
 
 impl Default for Stats {
@@ -84,6 +90,9 @@ impl Stats {
             closes_shutdown: AtomicU64::new(0),
             closes_disconnect: AtomicU64::new(0),
             closes_limit: AtomicU64::new(0),
+            resumes_full: AtomicU64::new(0),
+            resumes_gap: AtomicU64::new(0),
+            ended_streams: crate::metrics::EndedStreams::default(),
         }
     }
 
@@ -100,10 +109,16 @@ impl Stats {
     }
 
     /// Count why a stream ended (issue 14's closes by reason), from what
-    /// its connection record says when the stream is dropped. Lagged and
-    /// MaxTime are counted where they happen.
-    pub fn count_close(&self, conn: &crate::connections::Conn) {
+    /// its connection record says when the stream is dropped, and add what
+    /// it sent to its transport's totals. Lagged and MaxTime are counted
+    /// where they happen.
+    pub fn count_close(&self, conn: &crate::connections::Conn, transport: String) {
         use crate::connections::StopReason;
+        self.ended_streams.add(
+            transport,
+            conn.messages.load(Ordering::Relaxed),
+            conn.bytes_written.load(Ordering::Relaxed),
+        );
         let counter = match conn.stop_reason() {
             StopReason::Replaced => &self.closes_takeover,
             StopReason::Shutdown => &self.closes_shutdown,

@@ -115,6 +115,8 @@ export class Meteord {
       '-ControllerPort', String(this.ctlPort),
       '-SubscriberDocumentRoot', path.join(ROOT, 'public'),
       '-StateFile', this.stateFile,
+      // Its default port would be every browser test daemon's at once.
+      '-MetricsPort', '0',
     ], this.logFile);
     await waitForPorts([this.subPort, this.ctlPort], this.child, 'meteord');
   }

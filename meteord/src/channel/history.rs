@@ -134,6 +134,23 @@ impl History {
         self.ring.len().min(self.replay_limit)
     }
 
+    /// Text bytes of the messages held for replay (for `/metrics`).
+    pub fn replayable_bytes(&self) -> usize {
+        self.replayable().map(|m| m.text().len()).sum()
+    }
+
+    /// The highest id no longer replayable (0 = none): evicted, or kept
+    /// only for live readers past MaxMessagesPerChannel. A resume from an
+    /// id at or below it has missed messages.
+    pub fn unreplayable_up_to(&self) -> u64 {
+        let skip = self.ring.len().saturating_sub(self.replay_limit);
+        let kept_beyond = skip
+            .checked_sub(1)
+            .and_then(|last| self.ring.get(last))
+            .map_or(0, |m| m.id);
+        self.evicted_up_to.max(kept_beyond)
+    }
+
     /// Where a subscriber joining now starts reading live messages: after
     /// everything held and everything already gone.
     pub fn live_cursor(&self) -> u64 {

@@ -377,6 +377,26 @@ impl Channels {
         list
     }
 
+    /// Channels, messages held and their text bytes, for `/metrics`
+    /// (its own pass, so listings do not pay for counting bytes).
+    pub fn history_totals(&self) -> (usize, usize, usize) {
+        let channels: Vec<Arc<Channel>> = self.lock().map.values().cloned().collect();
+        let (mut messages, mut bytes) = (0, 0);
+        for channel in &channels {
+            let state = channel.lock();
+            messages += state.history.replayable_len();
+            bytes += state.history.replayable_bytes();
+        }
+        (channels.len(), messages, bytes)
+    }
+
+    /// Whether a resume of `channel` from `id` (`.r<id>`) missed messages
+    /// that already left its history (for `/metrics`' resumes by result).
+    pub fn resume_has_gap(&self, channel: &str, id: u64) -> bool {
+        let target = self.lock().map.get(channel.as_bytes()).cloned();
+        target.is_some_and(|c| c.lock().history.unreplayable_up_to() >= id)
+    }
+
     /// Summary of one channel, if it exists.
     pub fn summary(&self, channel: impl AsRef<[u8]>) -> Option<ChannelSummary> {
         let target = self.lock().map.get(channel.as_ref()).cloned();

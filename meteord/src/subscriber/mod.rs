@@ -288,6 +288,18 @@ async fn serve_stream(
     let mut live = Live::new(state.clone(), stream, conn.clone(), mode.clone());
     let mut backlog = Vec::new();
     for (name, marker) in &req.channels {
+        if let crate::channel::Backlog::FromId(id) = marker {
+            let gap = state.channels.resume_has_gap(name, *id);
+            let stats = &state.stats;
+            Stats::add(
+                if gap {
+                    &stats.resumes_gap
+                } else {
+                    &stats.resumes_full
+                },
+                1,
+            );
+        }
         live.join(name, *marker, &mut backlog);
     }
     let mut head = Vec::with_capacity(settings.header_template.len() + 256);

@@ -249,7 +249,8 @@ pub struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        self.state.stats.count_close(&self.conn);
+        let transport = crate::metrics::transport_name(self.progress.framing());
+        self.state.stats.count_close(&self.conn, transport);
         self.leave_channels();
         if self.detached {
             Stats::sub(&self.state.stats.current_subscribers, 1);
