@@ -195,3 +195,54 @@ pub fn snapshot(state: &State) -> Vec<Family> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `meteord_…` name in `text`.
+    fn names_in(text: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("meteord_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(tail.len());
+            names.push(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    /// The dashboard and the doc name only families that exist (the doc
+    /// also the reserved cluster ones), and the doc lists every family.
+    #[test]
+    fn the_dashboard_and_the_doc_use_the_served_names() {
+        let config = crate::config::load_builtin(&crate::config::CommandLine::default()).unwrap();
+        let state = State::new(config, crate::ids::Ids::starting_at(1));
+        let served: Vec<&str> = snapshot(&state).iter().map(|f| f.name).collect();
+        let reserved = [
+            "meteord_broker_up",
+            "meteord_broker_reconnects_total",
+            "meteord_broker_lag_seconds",
+        ];
+        let dashboard = include_str!("../../../docs/grafana-meteord.json");
+        for name in names_in(dashboard) {
+            assert!(served.contains(&name.as_str()), "dashboard uses {name}");
+        }
+        let doc = include_str!("../../../docs/metrics.md");
+        for name in names_in(doc) {
+            assert!(
+                served.contains(&name.as_str()) || reserved.contains(&name.as_str()),
+                "docs/metrics.md names {name}"
+            );
+        }
+        for name in served {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/metrics.md lacks {name}"
+            );
+        }
+    }
+}
