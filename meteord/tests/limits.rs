@@ -179,12 +179,17 @@ fn connections_per_address_are_limited_and_given_back() {
 fn a_subscriber_that_never_reads_is_dropped_at_the_write_timeout() {
     let daemon = Daemon::start("noread", &["-WriteTimeout", "1"]);
     let mut good = daemon.get("/push/good/xhrinteractive/c");
-    let stalled = TcpStream::connect(daemon.sub).unwrap();
+    // A small receive window, so the daemon's side fills after a few
+    // messages.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&daemon.sub.into()).unwrap();
+    let stalled: TcpStream = socket.into();
     (&stalled)
         .write_all(b"GET /push/stalled/xhrinteractive/c HTTP/1.1\r\n\r\n")
         .unwrap();
     daemon.wait_subscribers("c", 2);
-    let text = "x".repeat(60_000);
+    let text = "x".repeat(500_000);
     let mut ctl = daemon.controller();
     let started = Instant::now();
     // Fill the stalled one's socket buffers; the good one reads them all.
@@ -195,7 +200,6 @@ fn a_subscriber_that_never_reads_is_dropped_at_the_write_timeout() {
         if ctl.command("COUNTSUBSCRIBERS c") == "OK 1\r\n" {
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(
         ctl.command("COUNTSUBSCRIBERS c"),
