@@ -72,8 +72,10 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
     let mut buf = BytesMut::with_capacity(BUFFER);
     let mut replies: Vec<u8> = Vec::new();
     loop {
-        let limits = state.config().limits.clone();
-        let idle = idle_deadline(limits.controller_idle_timeout);
+        // Read per packet, so a reload changes the limits of open
+        // connections too.
+        let config = state.config();
+        let idle = idle_deadline(config.limits.controller_idle_timeout);
         let n = tokio::select! {
             read = stream.read_buf(&mut buf) => read?,
             _ = conn.wakeup.wait() => 0,
@@ -120,7 +122,7 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
         if session == Session::Dropped {
             return Ok(());
         }
-        if session == Session::Open && buf.len() > limits.controller_max_line {
+        if session == Session::Open && buf.len() > config.limits.controller_max_line {
             state.stats.limits.refused(Limit::ControllerLine);
             replies.extend_from_slice(b"ERR Line too long\r\n");
             session = Session::Quitting;
