@@ -113,7 +113,7 @@ read -r sub ctl < <(free_ports 2)
 if [[ ! -x "$meteord" ]]; then
     fail "meteord binary at $meteord" "missing (cargo build -p meteord)"
 else
-    "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -SubscriberIP 127.0.0.1 \
+    "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -MetricsPort 0 -SubscriberIP 127.0.0.1 \
         -SubscriberPort "$sub" -ControllerPort "$ctl" -SubscriberDocumentRoot "$root/public" \
         -StateFile "$work/meteord.state" >"$work/meteord.log" 2>&1 &
     mpid=$!

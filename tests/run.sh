@@ -73,6 +73,10 @@ run_suite deploy tests/deploy/run.sh
 run_suite deb tests/deb/run.sh
 run_suite bench-smoke tests/bench-smoke.sh
 run_suite fuzz-smoke tests/fuzz-smoke.sh
+# --- soak (issue 14): 60 s of churn, slow/stalled readers, publishers and
+# SIGHUP every 15 s; fds, threads and RSS back to baseline. The 30-minute
+# soak is `tests/soak.sh` on its own (docs/limits.md).
+run_suite soak tests/soak.sh --short
 
 if [ ${#failed_suites[@]} -gt 0 ]; then
   echo "failed suites: ${failed_suites[*]} (logs in $log_dir)"

@@ -137,6 +137,9 @@ fn start_meteord(dir: &TempDir) -> Meteord {
             "0",
             "-ControllerPort",
             "0",
+            // Its default port (4672) would be shared by parallel tests.
+            "-MetricsPort",
+            "0",
         ])
         .arg("-SubscriberDocumentRoot")
         .arg(&docroot)

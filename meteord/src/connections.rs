@@ -194,9 +194,25 @@ struct Inner {
     hostids: HashSet<ByHostid>,
     /// Hostids of recent polls (non-persistent requests) → when seen.
     recent_pollers: HashMap<Box<str>, u64>,
+    /// Open subscriber-port connections per client address
+    /// (`MaxConnectionsPerIP`); an address leaves when its last one closes.
+    per_ip: HashMap<IpAddr, u32>,
 }
 
 impl Inner {
+    /// `conn` (a subscriber's) no longer counts for its address.
+    fn forget_ip(&mut self, conn: &Conn) {
+        if conn.kind != ConnKind::Subscriber {
+            return;
+        }
+        if let Some(n) = self.per_ip.get_mut(&conn.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&conn.ip);
+            }
+        }
+    }
+
     /// Forget pollers older than the window or that now stream.
     // `ByHostid` hashes only the hostid, which is set once and never
     // changes: the interior mutability clippy sees cannot move a key.
@@ -233,6 +249,9 @@ impl Connections {
         inner.accepted += 1;
         let order = inner.accepted;
         let subscriber = conn.kind == ConnKind::Subscriber;
+        if subscriber {
+            *inner.per_ip.entry(conn.ip).or_insert(0) += 1;
+        }
         match inner.conns[slot].replace(Slot { conn, order }) {
             None => {
                 inner.open += 1;
@@ -241,8 +260,14 @@ impl Connections {
             Some(old) => {
                 inner.open_subscribers -= usize::from(old.conn.kind == ConnKind::Subscriber);
                 inner.open_subscribers += usize::from(subscriber);
+                inner.forget_ip(&old.conn);
             }
         }
+    }
+
+    /// Open subscriber-port connections from `ip`.
+    pub fn count_for_ip(&self, ip: IpAddr) -> usize {
+        self.lock().per_ip.get(&ip).map_or(0, |&n| n as usize)
     }
 
     /// Remove `conn` (and its hostid claim) if it is still the one
@@ -256,6 +281,7 @@ impl Connections {
             *entry = None;
             inner.open -= 1;
             inner.open_subscribers -= usize::from(conn.kind == ConnKind::Subscriber);
+            inner.forget_ip(conn);
         }
         let Some(details) = conn.details.get() else {
             return;
@@ -420,6 +446,25 @@ mod tests {
         table.insert(new.clone());
         table.remove(&old);
         assert!(table.get(5).is_some_and(|c| Arc::ptr_eq(&c, &new)));
+    }
+
+    #[test]
+    fn subscribers_are_counted_per_address() {
+        let table = Connections::new();
+        let ip = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let (a, b) = (conn(1, "a"), conn(2, "b"));
+        table.insert(a.clone());
+        table.insert(b.clone());
+        assert_eq!(table.count_for_ip(ip), 2);
+        // A reused number replaces the old record: counted once.
+        let c = conn(2, "c");
+        table.insert(c.clone());
+        assert_eq!(table.count_for_ip(ip), 2);
+        for x in [&a, &b, &c] {
+            table.remove(x);
+        }
+        assert_eq!(table.count_for_ip(ip), 0);
+        assert!(table.lock().per_ip.is_empty());
     }
 
     #[test]

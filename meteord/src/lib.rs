@@ -38,6 +38,8 @@
 //! - [`wakeup`]: the one-bit wake-up a publish pokes for each subscriber.
 //! - [`write_turn`]: whose turn it is to write to a stream's socket (the
 //!   stream, or the clock for a ping).
+//! - [`limits`]: ControllerAllow networks, refusals by limit (issue 14).
+//! - [`metrics`]: the Prometheus `/metrics` listener.
 //! - [`daemon`], [`log`]: process life (detach, pid file, privileges, logging).
 //!
 //! Rules other binaries of the workspace share (channel names, request-path
@@ -53,7 +55,9 @@ pub mod daemon;
 pub mod document;
 pub mod http;
 pub mod ids;
+pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod persist;
 pub mod server;
 pub mod state;

@@ -6,7 +6,7 @@
 //! ports before dropping root, and tests can bind port 0.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use crate::clock::{self, unix_now};
 use crate::config::Config;
 use crate::connections::{Conn, ConnKind, StopReason};
+use crate::limits::{self, Limit};
 use crate::state::State;
 use crate::stats::Stats;
 use crate::{controller, subscriber, udp};
@@ -44,6 +45,8 @@ pub struct Listeners {
     pub subscriber: std::net::TcpListener,
     pub controller: std::net::TcpListener,
     pub udp: Option<std::net::UdpSocket>,
+    /// The Prometheus `/metrics` listener (MetricsPort 0 = none).
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 fn bind_tcp(addr: SocketAddr, what: &str) -> io::Result<std::net::TcpListener> {
@@ -84,10 +87,19 @@ impl Listeners {
             socket.set_nonblocking(true)?;
             Some(socket)
         };
+        let limits = &config.limits;
+        let metrics = match limits.metrics_port {
+            0 => None,
+            port => Some(bind_tcp(
+                SocketAddr::new(limits.metrics_ip, port),
+                "MetricsIP/MetricsPort",
+            )?),
+        };
         Ok(Listeners {
             subscriber,
             controller,
             udp,
+            metrics,
         })
     }
 }
@@ -156,6 +168,15 @@ pub async fn run(
         tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
         tokio::spawn(clock::run(state.clone(), stop_rx.clone())),
     ];
+    if let Some(listener) = listeners.metrics {
+        let listener = TcpListener::from_std(listener)?;
+        tracing::info!(metrics = %listener.local_addr()?, "metrics at GET /metrics");
+        tasks.push(tokio::spawn(crate::metrics::serve(
+            listener,
+            state.clone(),
+            stop_rx.clone(),
+        )));
+    }
     if let Some(socket) = listeners.udp {
         let socket = UdpSocket::from_std(socket)?;
         tracing::info!(udp = %socket.local_addr()?, "UDP publish enabled");
@@ -212,6 +233,7 @@ fn reload(state: &State, new: Config) {
         old.controller_port,
         old.udp_ip,
         old.udp_port,
+        (old.limits.metrics_ip, old.limits.metrics_port),
     ) != (
         new.subscriber_ip,
         new.subscriber_port,
@@ -219,6 +241,7 @@ fn reload(state: &State, new: Config) {
         new.controller_port,
         new.udp_ip,
         new.udp_port,
+        (new.limits.metrics_ip, new.limits.metrics_port),
     ) {
         tracing::warn!(
             "listening addresses changed in the configuration; they take effect after a restart"
@@ -258,10 +281,24 @@ async fn accept_loop(
         // The table of open connections is the count MaxConnections
         // limits (the two accept loops may overshoot it by one or two); read
         // per accept so a reload can change MaxConnections.
-        let limit = connection_limit(state.config().max_connections, fd_limit);
+        let config = state.config();
+        let limit = connection_limit(config.max_connections, fd_limit);
         if state.connections.len() >= limit {
             Stats::add(&state.stats.connections_refused, 1);
+            state.stats.limits.refused(Limit::MaxConnections);
             tokio::spawn(refuse(stream, kind));
+            continue;
+        }
+        if let Some(limit) = admission(&state, &config, kind, peer.ip()) {
+            state.stats.limits.refused(limit);
+            match limit {
+                // Not a publisher we know: nothing to tell it.
+                Limit::ControllerAllow => drop(stream),
+                _ => {
+                    Stats::add(&state.stats.connections_refused, 1);
+                    tokio::spawn(refuse(stream, kind));
+                }
+            }
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -278,6 +315,28 @@ async fn accept_loop(
                 Stats::add(&state.stats.controller_connections_accepted, 1);
                 tokio::spawn(controller::serve(state, stream, conn));
             }
+        }
+    }
+}
+
+/// The limit that refuses a new connection from `ip` on `kind`'s port, if
+/// any: ControllerAllow for the controller port (logged once per address
+/// per minute), MaxConnectionsPerIP for the subscriber port.
+fn admission(state: &State, config: &Config, kind: ConnKind, ip: IpAddr) -> Option<Limit> {
+    match kind {
+        ConnKind::Controller => {
+            if limits::allowed(&config.limits.controller_allow, ip) {
+                return None;
+            }
+            if state.stats.limits.should_log(ip, unix_now()) {
+                tracing::warn!(%ip, "controller connection refused: not in ControllerAllow");
+            }
+            Some(Limit::ControllerAllow)
+        }
+        ConnKind::Subscriber => {
+            let max = config.limits.max_connections_per_ip;
+            (max > 0 && state.connections.count_for_ip(ip) >= max)
+                .then_some(Limit::MaxConnectionsPerIp)
         }
     }
 }

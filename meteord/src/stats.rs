@@ -54,6 +54,28 @@ pub struct Stats {
     // subscriber tokens (issue 14)
     /// Stream requests answered 403 for want of a good token.
     pub tokens_refused: AtomicU64,
+
+    // ops (issue 14): for /metrics.
+    /// Refusals and cut-offs by limit, and the ControllerAllow log.
+    pub limits: crate::limits::Guard,
+    /// Messages published from the controller port (UDP: `udp_messages`).
+    pub controller_messages: AtomicU64,
+    /// Streams ended by a newer connection with the same hostid.
+    pub closes_takeover: AtomicU64,
+    /// Streams ended by MaxTime.
+    pub closes_maxtime: AtomicU64,
+    /// Streams ended by the daemon's shutdown.
+    pub closes_shutdown: AtomicU64,
+    /// Streams ended by `/disconnect/<hostid>`.
+    pub closes_disconnect: AtomicU64,
+    /// Streams cut off by a limit (WriteTimeout: a client that never reads).
+    pub closes_limit: AtomicU64,
+    /// `.r<id>` joins whose messages were all still held, and those that
+    /// had missed some.
+    pub resumes_full: AtomicU64,
+    pub resumes_gap: AtomicU64,
+    /// Deliveries and bytes of ended streams, by transport.
+    pub ended_streams: crate::metrics::EndedStreams,
 }
 
 /// Where a cluster node's link to Redis is.
@@ -119,6 +141,16 @@ impl Stats {
             cluster_gaps: AtomicU64::new(0),
             cluster_publish_errors: AtomicU64::new(0),
             tokens_refused: AtomicU64::new(0),
+            limits: crate::limits::Guard::new(),
+            controller_messages: AtomicU64::new(0),
+            closes_takeover: AtomicU64::new(0),
+            closes_maxtime: AtomicU64::new(0),
+            closes_shutdown: AtomicU64::new(0),
+            closes_disconnect: AtomicU64::new(0),
+            closes_limit: AtomicU64::new(0),
+            resumes_full: AtomicU64::new(0),
+            resumes_gap: AtomicU64::new(0),
+            ended_streams: crate::metrics::EndedStreams::default(),
         }
     }
 
@@ -132,6 +164,30 @@ impl Stats {
 
     pub fn sub(counter: &AtomicU64, n: u64) {
         counter.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Count why a stream ended (issue 14's closes by reason), from what
+    /// its connection record says when the stream is dropped, and add what
+    /// it sent to its transport's totals. Lagged and MaxTime are counted
+    /// where they happen.
+    pub fn count_close(&self, conn: &crate::connections::Conn, transport: String) {
+        use crate::connections::StopReason;
+        self.ended_streams.add(
+            transport,
+            conn.messages.load(Ordering::Relaxed),
+            conn.bytes_written.load(Ordering::Relaxed),
+        );
+        let counter = match conn.stop_reason() {
+            StopReason::Replaced => &self.closes_takeover,
+            StopReason::Shutdown => &self.closes_shutdown,
+            StopReason::Disconnected => &self.closes_disconnect,
+            StopReason::Running if conn.timers.stalled() => {
+                self.limits.refused(crate::limits::Limit::WriteTimeout);
+                &self.closes_limit
+            }
+            StopReason::Running => return,
+        };
+        Stats::add(counter, 1);
     }
 
     /// The counters after the four leading SHOWSTATS lines: the original's

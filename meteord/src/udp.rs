@@ -4,7 +4,9 @@
 //! original's UDP one ([`command::parse_datagram`]): the text is the rest
 //! of the datagram, a trailing line end included; anything else is
 //! ignored and takes no id. Datagrams go through the broker like the
-//! controller's ADDMESSAGE.
+//! controller's ADDMESSAGE, after the same checks: the sender must be in
+//! ControllerAllow, the text within MaxMessageSize, the channel name within
+//! MaxChannelNameLength.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use tokio::net::UdpSocket;
 
 use crate::broker;
 use crate::controller::command;
+use crate::limits::Limit;
 use crate::state::State;
 use crate::stats::Stats;
 
@@ -35,11 +38,31 @@ pub async fn serve(state: Arc<State>, socket: UdpSocket) {
                 continue;
             }
         };
+        let config = state.config();
+        if !crate::limits::allowed(&config.limits.controller_allow, peer.ip()) {
+            state.stats.limits.refused(Limit::ControllerAllow);
+            if state
+                .stats
+                .limits
+                .should_log(peer.ip(), crate::clock::unix_now())
+            {
+                tracing::warn!(%peer, "UDP datagram dropped: sender not in ControllerAllow");
+            }
+            continue;
+        }
         if n > MAX_DATAGRAM {
             tracing::warn!(%peer, "UDP datagram too large; dropped");
             continue;
         }
         match command::parse_datagram(&buf[..n]) {
+            Some((_, text)) if text.len() > config.limits.max_message_size => {
+                state.stats.limits.refused(Limit::MessageSize);
+                tracing::warn!(%peer, bytes = text.len(), "UDP message over MaxMessageSize; dropped");
+            }
+            Some((channel, _)) if channel.len() > config.limits.max_channel_name_length => {
+                state.stats.limits.refused(Limit::ChannelNameLength);
+                tracing::warn!(%peer, "UDP message's channel over MaxChannelNameLength; dropped");
+            }
             Some((channel, text)) => {
                 match broker::publish(&state, channel, Bytes::copy_from_slice(text)).await {
                     // Written now (the history file): a datagram has no

@@ -118,6 +118,8 @@ export class Meteord {
       '-SubscriberDocumentRoot', path.join(ROOT, 'public'),
       '-StateFile', this.stateFile,
       ...this.extraArgs,
+      // Its default port would be every browser test daemon's at once.
+      '-MetricsPort', '0',
     ], this.logFile);
     await waitForPorts([this.subPort, this.ctlPort], this.child, 'meteord');
   }

@@ -220,7 +220,7 @@ while [ "$CP" = "$SP" ]; do CP=$(free_port); done
 
 # ------------------------------------------------------------------ meteord
 
-"$WORK/bin/meteord" -Foreground 1 -ConfigFileLocation /nonexistent \
+"$WORK/bin/meteord" -Foreground 1 -ConfigFileLocation /nonexistent -MetricsPort 0 \
     -SubscriberIP 127.0.0.1 -SubscriberPort "$SP" -ControllerPort "$CP" \
     -SubscriberDocumentRoot "$ROOT/public" -StateFile "$WORK/meteord.state" \
     >"$WORK/meteord.log" 2>&1 &
@@ -622,7 +622,7 @@ sed -e "s#^DAEMON=.*#DAEMON=$WORK/bin/meteord#" \
     -e "s#^PIDFILE=.*#PIDFILE=$S/run/meteord.pid#" \
     -e "s#^STATEDIR=.*#STATEDIR=$S/state#" \
     -e "s#^LOGDIR=.*#LOGDIR=$S/log#" \
-    -e "s#^METEORD_OPTS=.*#METEORD_OPTS=\"-SubscriberIP 127.0.0.1 -SubscriberPort $SSP -ControllerPort $SCP -SubscriberDocumentRoot $ROOT/public -StateFile $S/state/meteord.state -SyslogFacility none -LogFilename $S/log/meteord.log\"#" \
+    -e "s#^METEORD_OPTS=.*#METEORD_OPTS=\"-SubscriberIP 127.0.0.1 -SubscriberPort $SSP -ControllerPort $SCP -SubscriberDocumentRoot $ROOT/public -StateFile $S/state/meteord.state -SyslogFacility none -LogFilename $S/log/meteord.log -MetricsPort 0\"#" \
     "$ROOT/init/meteord.default" >"$S/meteord.default"
 PIDFILE="$S/run/meteord.pid"
 # The shipped configuration file as CONFIG (ports and paths come from

@@ -204,6 +204,11 @@ impl History {
         self.ring.len().min(self.replay_limit)
     }
 
+    /// Text bytes of the messages held for replay (for `/metrics`).
+    pub fn replayable_bytes(&self) -> usize {
+        self.replayable().map(|m| m.text().len()).sum()
+    }
+
     /// Where a subscriber joining now starts reading live messages: after
     /// everything held and everything already gone.
     pub fn live_cursor(&self) -> u64 {

@@ -437,6 +437,19 @@ impl Channels {
         list
     }
 
+    /// Channels, messages held and their text bytes, for `/metrics`
+    /// (its own pass, so listings do not pay for counting bytes).
+    pub fn history_totals(&self) -> (usize, usize, usize) {
+        let channels: Vec<Arc<Channel>> = self.lock().map.values().cloned().collect();
+        let (mut messages, mut bytes) = (0, 0);
+        for channel in &channels {
+            let state = channel.lock();
+            messages += state.history.replayable_len();
+            bytes += state.history.replayable_bytes();
+        }
+        (channels.len(), messages, bytes)
+    }
+
     /// Summary of one channel, if it exists.
     pub fn summary(&self, channel: impl AsRef<[u8]>) -> Option<ChannelSummary> {
         let target = self.lock().map.get(channel.as_ref()).cloned();

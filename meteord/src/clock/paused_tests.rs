@@ -69,6 +69,7 @@ impl Daemon {
             subscriber: listener(),
             controller: listener(),
             udp: None,
+            metrics: None,
         };
         let subscriber = listeners.subscriber.local_addr().unwrap();
         let controller = listeners.controller.local_addr().unwrap();

@@ -42,7 +42,7 @@ pub(crate) const NO_SYSLOG: &str = "none";
 
 /// A layered view of the values that apply in one scope (global, or one
 /// mode); anything not set falls back to the table default.
-struct Values<'a> {
+pub(super) struct Values<'a> {
     layers: Vec<&'a Settings>,
 }
 
@@ -60,7 +60,7 @@ impl Values<'_> {
     }
 
     /// Converts `param`'s value, or builds the error naming it.
-    fn get<T>(
+    pub(super) fn get<T>(
         &self,
         param: &'static Param,
         convert: impl FnOnce(&str) -> Result<T, String>,
@@ -107,7 +107,7 @@ impl Values<'_> {
     }
 
     /// One of our counts: a whole number no smaller than the kind's minimum.
-    fn number(&self, param: &'static Param) -> Result<u64, ConfigError> {
+    pub(super) fn number(&self, param: &'static Param) -> Result<u64, ConfigError> {
         let min = match param.kind {
             Kind::Count { min } | Kind::Seconds { min } => min,
             _ => 0,
@@ -144,6 +144,15 @@ impl Values<'_> {
         Ok(port)
     }
 
+    /// A port of ours: a whole number 0 to 65535, strictly (0 = off).
+    pub(super) fn plain_port(&self, param: &'static Param) -> Result<u16, ConfigError> {
+        self.get(param, |v| {
+            v.trim()
+                .parse::<u16>()
+                .map_err(|_| "expected a port number from 0 to 65535".to_string())
+        })
+    }
+
     /// The UDP port: on only if the value is a number above 0 (else off, as
     /// in the original).
     fn udp_port(&self, param: &'static Param, notes: &mut Notes) -> u16 {
@@ -167,7 +176,7 @@ impl Values<'_> {
     /// An address to listen on: empty = every local address (as in the
     /// original), an IPv4 or IPv6 address, or a host name resolved to its
     /// first IPv4 address (the original resolves names the same way).
-    fn ip(&self, param: &'static Param) -> Result<IpAddr, ConfigError> {
+    pub(super) fn ip(&self, param: &'static Param) -> Result<IpAddr, ConfigError> {
         self.get(param, |v| {
             let v = v.trim();
             if v.is_empty() {
@@ -509,10 +518,8 @@ pub(crate) fn build(
             default: default_mode,
             named,
         },
-        // websocket (issue 12)
-        websocket_max_message: usize::try_from(global.number(&p::WEBSOCKET_MAX_MESSAGE)?)
-            .unwrap_or(usize::MAX),
-        websocket_max_rate: global.number(&p::WEBSOCKET_MAX_RATE)?,
+        // ops (issue 14)
+        limits: super::ops::build(&global)?,
     })
 }
 

@@ -14,6 +14,7 @@ mod cli;
 mod error;
 mod help;
 mod manpage;
+mod ops;
 mod params;
 mod parse;
 mod perl;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use cli::{CommandLine, Invocation};
 pub use error::{ConfigError, Origin};
+pub use ops::LimitSettings;
 
 /// The shipped, commented configuration. Used as is when no file exists at
 /// `ConfigFileLocation`, so the daemon serves every mode out of the box.
@@ -160,11 +162,9 @@ pub struct Config {
     /// Per-mode settings.
     pub modes: Modes,
 
-    // websocket (issue 12)
-    /// WebSocketMaxMessage: largest client WebSocket message (bytes).
-    pub websocket_max_message: usize,
-    /// WebSocketMaxRate: client WebSocket frames per second.
-    pub websocket_max_rate: u64,
+    // ops (issue 14)
+    /// ControllerAllow, the named limits, the metrics listener.
+    pub limits: LimitSettings,
 }
 
 /// Reads `ConfigFileLocation` (from the command line, default

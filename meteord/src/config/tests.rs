@@ -588,6 +588,7 @@ fn every_parameter_is_wired_into_the_config() {
                 .iter()
                 .find(|w| **w != p.default)
                 .map_or_else(String::new, |w| w.to_string()),
+            Kind::Networks => "10.0.0.0/8".to_string(),
         };
         let c = format!("{:?}", from_text(&format!("{} {value}\n", p.name)));
         assert_ne!(c, base, "{} is not used", p.name);

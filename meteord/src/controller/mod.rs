@@ -9,6 +9,12 @@
 //! are still run and answered, then the connection closes; a second QUIT
 //! in that packet closes at once and nothing is written (the lines after
 //! it still run). What each listing prints is in `listing.rs`.
+//!
+//! Limits (docs/limits.md): a line longer than ControllerMaxLine is
+//! answered `ERR Line too long` and the connection closed; ADDMESSAGE text
+//! over MaxMessageSize or a channel name over MaxChannelNameLength is
+//! answered `ERR …` and the connection goes on; a connection silent for
+//! ControllerIdleTimeout seconds (when set) is closed.
 
 pub mod command;
 mod listing;
@@ -24,14 +30,11 @@ use tokio::net::TcpStream;
 
 use crate::broker;
 use crate::connections::{Conn, StopReason};
+use crate::limits::Limit;
 use crate::state::State;
 use crate::stats::Stats;
 use command::{Command, channel_line, list_reply};
 
-/// Longest line accepted. Messages are inserted into pages verbatim, so a
-/// megabyte is already far more than any page wants; the bound keeps one
-/// publisher from holding unbounded memory.
-pub const MAX_LINE: usize = 1024 * 1024;
 /// First size of the read buffer, and the size the reply buffer shrinks
 /// back to after a large reply (a LISTCHANNELS of many channels).
 const BUFFER: usize = 4096;
@@ -45,6 +48,14 @@ pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
     }
     Stats::sub(&state.stats.current_controllers, 1);
     state.connections.remove(&conn);
+}
+
+/// Resolves after `secs` seconds of silence (never when 0).
+async fn idle_deadline(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
 }
 
 /// Where the connection stands after the lines run so far.
@@ -61,9 +72,19 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
     let mut buf = BytesMut::with_capacity(BUFFER);
     let mut replies: Vec<u8> = Vec::new();
     loop {
+        // Read per packet, so a reload changes the limits of open
+        // connections too.
+        let config = state.config();
+        let idle = idle_deadline(config.limits.controller_idle_timeout);
         let n = tokio::select! {
             read = stream.read_buf(&mut buf) => read?,
             _ = conn.wakeup.wait() => 0,
+            () = idle => {
+                state.stats.limits.refused(Limit::ControllerIdle);
+                tracing::debug!(conn = conn.number, ip = %conn.ip, "controller idle past ControllerIdleTimeout; closed");
+                let _ = stream.shutdown().await;
+                return Ok(());
+            }
         };
         if conn.stop_reason() == StopReason::Shutdown {
             let message = state.config().controller_shutdown_msg.clone();
@@ -101,7 +122,8 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
         if session == Session::Dropped {
             return Ok(());
         }
-        if session == Session::Open && buf.len() > MAX_LINE {
+        if session == Session::Open && buf.len() > config.limits.controller_max_line {
+            state.stats.limits.refused(Limit::ControllerLine);
             replies.extend_from_slice(b"ERR Line too long\r\n");
             session = Session::Quitting;
         }
@@ -151,8 +173,22 @@ async fn execute(
     };
     match command {
         Command::AddMessage { channel, text } => {
+            let limits = &state.config().limits;
+            if text.len() > limits.max_message_size {
+                state.stats.limits.refused(Limit::MessageSize);
+                out.extend_from_slice(b"ERR Message too large\r\n");
+                return false;
+            }
+            if channel.len() > limits.max_channel_name_length {
+                state.stats.limits.refused(Limit::ChannelNameLength);
+                out.extend_from_slice(b"ERR Channel name too long\r\n");
+                return false;
+            }
             match broker::publish(state, channel, Bytes::copy_from_slice(text)).await {
-                Ok(id) => out.extend_from_slice(OkReply(id).to_string().as_bytes()),
+                Ok(id) => {
+                    Stats::add(&state.stats.controller_messages, 1);
+                    out.extend_from_slice(OkReply(id).to_string().as_bytes());
+                }
                 Err(e) => out.extend_from_slice(format!("ERR {e}\r\n").as_bytes()),
             }
         }

@@ -34,6 +34,7 @@ use tokio::time::timeout;
 
 use crate::channel::Backlog;
 use crate::connections::{Conn, StopReason};
+use crate::limits::Limit;
 use crate::state::State;
 use crate::stats::Stats;
 use framing::websocket::Handshake;
@@ -71,13 +72,14 @@ pub async fn serve(state: Arc<State>, stream: TcpStream, conn: Arc<Conn>) {
 
 enum HeadRead {
     Head(request::Head),
-    /// Not complete within [`request::MAX_HEAD`] bytes or the head
+    /// Not complete within MaxHeaderBytes (the limit is named), the head
     /// timeout, or the daemon is stopping.
-    GaveUp,
+    GaveUp(Option<Limit>),
     Closed,
 }
 
 async fn read_head(stream: &mut TcpStream, state: &State, conn: &Conn) -> io::Result<HeadRead> {
+    let max_head = state.config().limits.max_header_bytes;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     loop {
         tokio::select! {
@@ -86,7 +88,7 @@ async fn read_head(stream: &mut TcpStream, state: &State, conn: &Conn) -> io::Re
             // for; it gets what the original sends it then, the footer.
             _ = conn.wakeup.wait() => {
                 if conn.stop_reason() != StopReason::Running {
-                    return Ok(HeadRead::GaveUp);
+                    return Ok(HeadRead::GaveUp(None));
                 }
                 continue;
             }
@@ -103,8 +105,8 @@ async fn read_head(stream: &mut TcpStream, state: &State, conn: &Conn) -> io::Re
         if let Some(head) = request::parse_head(&buf) {
             return Ok(HeadRead::Head(head));
         }
-        if buf.len() > request::MAX_HEAD {
-            return Ok(HeadRead::GaveUp);
+        if buf.len() > max_head {
+            return Ok(HeadRead::GaveUp(Some(Limit::HeaderBytes)));
         }
     }
 }
@@ -118,10 +120,16 @@ async fn handle(
     let config = state.config();
     let header_timeout = Duration::from_secs(config.header_timeout.max(1));
     let read = timeout(header_timeout, read_head(&mut stream, state, conn)).await;
-    let head = match read.map_or(Ok(HeadRead::GaveUp), |result| result)? {
+    let read = read.map_or(Ok(HeadRead::GaveUp(Some(Limit::HeaderTimeout))), |result| {
+        result
+    });
+    let head = match read? {
         HeadRead::Closed => return Ok(None),
-        HeadRead::GaveUp => {
-            tracing::debug!(ip = %conn.ip, "request head never completed");
+        HeadRead::GaveUp(limit) => {
+            if let Some(limit) = limit {
+                state.stats.limits.refused(limit);
+            }
+            tracing::debug!(ip = %conn.ip, ?limit, "request head never completed");
             give_up(state, &mut stream, conn).await;
             return Ok(None);
         }
@@ -144,6 +152,18 @@ async fn handle(
             Ok(None)
         }
         Route::Stream(mut req) => {
+            let limits = &config.limits;
+            let over = request::over_limits(
+                &req,
+                limits.max_channels_per_request,
+                limits.max_channel_name_length,
+            );
+            if let Some(limit) = over {
+                state.stats.limits.refused(limit);
+                let mode = state.modes().get(&req.mode).clone();
+                error_page(state, &mut stream, conn, &mode, "400 Bad Request").await?;
+                return Ok(None);
+            }
             if let Err(refusal) = authorize(state, &head.text, &req) {
                 refuse(state, &mut stream, conn, refusal).await?;
                 return Ok(None);
@@ -269,10 +289,21 @@ async fn not_found(
     conn: &Conn,
     mode: &CompiledMode,
 ) -> io::Result<()> {
+    error_page(state, stream, conn, mode, "404 Not Found").await
+}
+
+/// An error `status` rendered with `mode`'s header and footer, as the
+/// original renders its 404 (400 is a request over a named limit).
+async fn error_page(
+    state: &State,
+    stream: &mut TcpStream,
+    conn: &Conn,
+    mode: &CompiledMode,
+    status: &str,
+) -> io::Result<()> {
     Stats::add(&state.stats.errors_served, 1);
     let mut out = Vec::new();
-    mode.framing
-        .head(&mut out, &HeaderValues::now("404 Not Found", b""));
+    mode.framing.head(&mut out, &HeaderValues::now(status, b""));
     out.extend_from_slice(mode.framing.close());
     write_out(state, stream, conn, &out).await?;
     Ok(())

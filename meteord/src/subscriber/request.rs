@@ -32,12 +32,6 @@
 use crate::channel::Backlog;
 use meteor_proto::channel::valid_channel_name;
 
-/// Most bytes of a request head we read (the original reads without
-/// bound): far above any real browser's request with its cookies (a few
-/// KiB), and it bounds what a connection that never finishes its head
-/// holds. Past it the head is given up, as after the head timeout.
-pub const MAX_HEAD: usize = 32 * 1024;
-
 /// A complete request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
@@ -161,6 +155,25 @@ fn plain_id(value: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Which per-request limit `req` breaks, if any: more channels than
+/// `max_channels` (MaxChannelsPerRequest), or a channel name longer than
+/// `max_name` bytes (MaxChannelNameLength). Such a request is refused with
+/// 400 rather than cut down, so a client never silently misses a channel.
+pub fn over_limits(
+    req: &StreamRequest,
+    max_channels: usize,
+    max_name: usize,
+) -> Option<crate::limits::Limit> {
+    use crate::limits::Limit;
+    if req.channels.len() > max_channels {
+        return Some(Limit::ChannelsPerRequest);
+    }
+    req.channels
+        .iter()
+        .any(|(name, _)| name.len() > max_name)
+        .then_some(Limit::ChannelNameLength)
 }
 
 /// The first position of `text` where `found` matches.

@@ -42,6 +42,11 @@ fn start_reading_log(dir: PathBuf, cwd: &Path, args: &[&str], log_file: Option<&
         args.push("-SyslogFacility".into());
         args.push("none".into());
     }
+    if !args.iter().any(|a| a == "-MetricsPort") {
+        // Its default port would be shared by every test daemon.
+        args.push("-MetricsPort".into());
+        args.push("0".into());
+    }
     args.push("-StateFile".into());
     args.push(dir.join("ids.state").display().to_string());
     let mut child = Command::new(bin())
@@ -108,6 +113,7 @@ pub fn refuse(name: &str, config: Option<&[u8]>, args: &[&str]) -> (Refusal, Pat
     };
     let mut full: Vec<String> = vec!["-ConfigFileLocation".into(), location];
     full.extend(LOOPBACK_ANY_PORT.iter().map(|s| s.to_string()));
+    full.extend(["-MetricsPort".to_string(), "0".to_string()]);
     // Should it start after all, it stays in the foreground, where the
     // deadline below finds and kills it, instead of detaching.
     full.extend(["-Foreground".to_string(), "1".to_string()]);

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod eventsource;
 pub mod history;
 pub mod http;
+pub mod metrics;
 pub mod process;
 pub mod redis;
 pub mod tokens;
@@ -23,8 +24,15 @@ use std::time::{Duration, Instant};
 
 pub mod config;
 
-/// The built-in configuration: no file at that path.
-pub const BUILTIN: &[&str] = &["-ConfigFileLocation", "/nonexistent/meteord.conf"];
+/// The built-in configuration: no file at that path; no metrics listener
+/// (its default port, 4672, would be every test daemon's at once;
+/// support/metrics.rs starts one with metrics on a reserved port).
+pub const BUILTIN: &[&str] = &[
+    "-ConfigFileLocation",
+    "/nonexistent/meteord.conf",
+    "-MetricsPort",
+    "0",
+];
 
 /// Both TCP ports on loopback, numbers of the system's choosing (the
 /// daemon reports them in its "listening" line). Arguments after these win.

@@ -184,6 +184,15 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// The transport's name, as metrics label it.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Framing::Classic(_) => "classic",
+            Framing::EventSource(_) => "eventsource",
+            Framing::WebSocket(_) => "websocket",
+        }
+    }
+
     /// The framing for the mode `name` of `config`.
     pub fn compile(name: &str, config: &Config) -> Framing {
         match name {

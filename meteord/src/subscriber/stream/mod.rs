@@ -219,6 +219,8 @@ impl Drop for Live {
         // Before the socket closes (the fields drop after this): the clock
         // must never write to its fd number again.
         self.conn.write_turn.close();
+        let transport = crate::metrics::transport_name(self.progress.framing());
+        self.state.stats.count_close(&self.conn, transport);
         self.leave_channels();
         if self.detached {
             Stats::sub(&self.state.stats.current_subscribers, 1);
@@ -265,6 +267,14 @@ impl Live {
             .channels
             .subscribe_resuming(channel, backlog, &self.conn, replay);
         self.subscriptions.push(subscription);
+        if backlog.resumes_from().is_some() {
+            let stats = &self.state.stats;
+            let counter = match gap {
+                Some(_) => &stats.resumes_gap,
+                None => &stats.resumes_full,
+            };
+            Stats::add(counter, 1);
+        }
         if let Some(gap) = gap {
             let oldest = gap.oldest.unwrap_or_else(|| self.state.broker.next_id());
             self.progress
@@ -427,6 +437,7 @@ impl Live {
             }
             let due = self.conn.timers.take_due();
             if due & WAKE_DEADLINE != 0 {
+                Stats::add(&self.state.stats.closes_maxtime, 1);
                 break 'end End::Close(Ending::MaxTime);
             }
             if due & WAKE_PING != 0 {

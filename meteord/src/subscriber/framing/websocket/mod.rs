@@ -69,8 +69,8 @@ impl Limits {
     /// The limits a configuration sets.
     pub fn from_config(config: &crate::config::Config) -> Limits {
         Limits {
-            max_message: config.websocket_max_message,
-            max_rate: config.websocket_max_rate,
+            max_message: config.limits.websocket_max_message,
+            max_rate: config.limits.websocket_max_rate,
         }
     }
 }
