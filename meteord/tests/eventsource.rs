@@ -268,12 +268,15 @@ fn max_time_ends_the_stream_with_nothing() {
 }
 
 #[test]
-fn a_hostid_takeover_and_disconnect_end_the_stream_with_nothing() {
+fn a_hostid_takeover_and_disconnect_end_the_stream_with_an_eof_event() {
     let daemon = start("es-takeover", &[]);
     let mut first = open(daemon.sub, "/push/same/eventsource/chat", &[]);
     daemon.wait_subscribers("chat", 1);
     let mut second = open(daemon.sub, "/push/same/eventsource/chat", &[]);
-    assert_eq!(first.read_to_close(), HEAD);
+    // An eof event, so the page does not reconnect and take the hostid
+    // back (two pages would end each other's streams forever).
+    let takeover = "event: eof\ndata: {\"type\":\"eof\",\"reason\":\"takeover\"}\n\n";
+    assert_eq!(first.read_to_close(), [HEAD, takeover].concat());
     daemon.wait_subscribers("chat", 1);
     let m = daemon.publish("chat", "m");
     assert_stream(
@@ -284,9 +287,15 @@ fn a_hostid_takeover_and_disconnect_end_the_stream_with_nothing() {
 
     let answer = daemon.get("/disconnect/same").read_to_close();
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
+    let disconnect = "event: eof\ndata: {\"type\":\"eof\",\"reason\":\"disconnect\"}\n\n";
     assert_eq!(
         second.read_to_close(),
-        [HEAD.to_string(), plain(m, "chat", "m")].concat()
+        [
+            HEAD.to_string(),
+            plain(m, "chat", "m"),
+            disconnect.to_string()
+        ]
+        .concat()
     );
 }
 

@@ -53,7 +53,11 @@ mod tests {
             ("eventsource", "eventsource"),
             ("websocket", "websocket"),
         ] {
-            assert_eq!(transport_name(&Framing::compile(mode, &config)), name, "{mode}");
+            assert_eq!(
+                transport_name(&Framing::compile(mode, &config)),
+                name,
+                "{mode}"
+            );
         }
     }
 

@@ -14,9 +14,12 @@
 //! - A gap is `event: gap` and `data: <JSON>`, without an id, so the
 //!   browser's last event id stays the last message's.
 //! - A ping is a comment, `: ping`.
-//! - Shutdown, a hostid takeover and every other end write nothing: the
+//! - Shutdown, MaxTime, falling out of the history write nothing: the
 //!   stream just ends, and the browser reconnects after `retry` with
 //!   `Last-Event-ID`, which resumes exactly after the last message it got.
+//!   A hostid takeover and `/disconnect/<hostid>` write an `eof` event
+//!   (`{"type":"eof","reason":"takeover"|"disconnect"}`): the page must not
+//!   reconnect then (see [`EventSource::end`]).
 //! - Channel info (SendChannelInfo) has no place here: nothing.
 //! - Any status but `200 OK` (the 404 for a stream without a valid
 //!   channel) is a complete, empty HTTP answer with the CORS header, so a
@@ -28,9 +31,10 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::classic::ignore_input;
-use super::{ChannelInfoValues, HeaderValues, Input, event};
+use super::{ChannelInfoValues, Ending, HeaderValues, Input, event};
 use crate::channel::Message;
 use crate::config::ModeSettings;
+use crate::connections::StopReason;
 use crate::template::push_number;
 
 /// The mode that speaks EventSource.
@@ -137,6 +141,24 @@ impl EventSource {
     /// The ping never changes: the clock writes it itself.
     pub fn constant_ping(&self) -> &Bytes {
         &self.ping
+    }
+
+    /// The end of a stream: nothing (the browser reconnects with
+    /// Last-Event-ID), except when another connection took the hostid over
+    /// or `/disconnect/<hostid>` ended it. Reconnecting would then take the
+    /// hostid back and two pages would end each other's streams forever, so
+    /// those get an `eof` event, which tells the page not to reconnect (as
+    /// the classic templates' `eof()` and WebSocket's 4001/4002 do).
+    pub fn end(&self, out: &mut Vec<u8>, ending: Ending) {
+        let reason = match ending {
+            Ending::Stopped(StopReason::Replaced) => "takeover",
+            Ending::Stopped(StopReason::Disconnected) => "disconnect",
+            _ => return out.extend_from_slice(&self.close),
+        };
+        out.extend_from_slice(b"event: eof\ndata: {\"type\":\"eof\",\"reason\":\"");
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\"}\n\n");
+        out.extend_from_slice(&self.close);
     }
 
     pub fn close(&self) -> &Bytes {

@@ -306,7 +306,7 @@ impl Framing {
     pub fn end(&self, out: &mut Vec<u8>, ending: Ending) {
         match self {
             Framing::Classic(c) => out.extend_from_slice(c.close()),
-            Framing::EventSource(e) => out.extend_from_slice(e.close()),
+            Framing::EventSource(e) => e.end(out, ending),
             Framing::WebSocket(w) => w.end(out, ending),
         }
     }
