@@ -76,7 +76,7 @@ start_node() {
     shift
     sub=$(free_port)
     ctl=$(free_port)
-    "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -SyslogFacility none \
+    "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -SyslogFacility none -MetricsPort 0 \
         -SubscriberIP 127.0.0.1 -SubscriberPort "$sub" -ControllerPort "$ctl" \
         -SubscriberDocumentRoot "$root/public" "$@" >"$work/$name.log" 2>&1 &
     echo "$! $sub $ctl"

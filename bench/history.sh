@@ -47,7 +47,7 @@ for case in $cases; do
     rm -f "$work/h" "$work/ids"
     args=(-Foreground 1 -ConfigFileLocation /nonexistent -SyslogFacility none
         -LogFilename "$work/log" -SubscriberIP 127.0.0.1 -SubscriberPort "$sp"
-        -ControllerPort "$cp" -StateFile "$work/ids" -MaxConnections 1000)
+        -ControllerPort "$cp" -StateFile "$work/ids" -MaxConnections 1000 -MetricsPort 0)
     if [[ "$case" != off ]]; then
         args+=(-HistoryFile "$work/h" -HistoryFsync "$case")
     fi

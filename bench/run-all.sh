@@ -6,7 +6,11 @@
 # same session, each run on a freshly started server. Appends one JSON line per run to
 # bench/results/<stamp>.jsonl and prints the table (bench/table.py).
 #
-# Usage: bench/run-all.sh [quick]     (quick: small N, short runs)
+# Usage: bench/run-all.sh [quick|transports]
+#   quick: small N, short runs.
+#   transports: EventSource and WebSocket beside xhrinteractive and Nchan's
+#   EventSource and WebSocket (servers meteord, meteord-eventsource,
+#   meteord-websocket, nchan, nchan-websocket; table: table.py --transports).
 # Needs: cargo build --release -p meteord -p meteor-bench; nginx and
 # libnginx-mod-nchan installed. Every run is bounded (meteor-bench bounds
 # each phase; `timeout` bounds the whole process).
@@ -55,16 +59,19 @@ start_server() {
     local port ctl
     port=$(free_port)
     case $1 in
-    meteord)
+    meteord | meteord-eventsource | meteord-websocket)
         ctl=$(free_port)
-        "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -SubscriberIP 127.0.0.1 \
+        "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -MetricsPort 0 -SubscriberIP 127.0.0.1 \
             -SubscriberPort "$port" -ControllerPort "$ctl" -SubscriberDocumentRoot "$root/public" \
             -StateFile "$work/meteord.state" >"$work/meteord.log" 2>&1 &
         server_pid=$!
         wait_port "$port"
         wait_port "$ctl"
-        target=(--target "127.0.0.1:$port" --controller "127.0.0.1:$ctl" --label meteord)
-        mode=(--mode xhrinteractive)
+        target=(--target "127.0.0.1:$port" --controller "127.0.0.1:$ctl" --label "$1")
+        case $1 in
+        meteord) mode=(--mode xhrinteractive) ;;
+        *) mode=(--mode "${1#meteord-}") ;;
+        esac
         ;;
     bare)
         "$bench" --bare-server --threads 2 >"$work/bare.out" 2>"$work/bare.err" &
@@ -75,14 +82,17 @@ start_server() {
         target=(--target "$sub" --controller "$ctl" --label bare)
         mode=(--mode xhrinteractive)
         ;;
-    nchan)
+    nchan | nchan-websocket)
         rm -rf "$work/nchan"
         local worker
         worker=$("$root/bench/nchan.sh" "$port" "$work/nchan" 2>"$work/nchan.err")
         server_pid=$(cat "$work/nchan/nginx.pid")
         sample_pid=$worker
-        target=(--target "127.0.0.1:$port" --label nchan)
-        mode=(--mode nchan-eventsource)
+        target=(--target "127.0.0.1:$port" --label "$1")
+        case $1 in
+        nchan) mode=(--mode nchan-eventsource) ;;
+        *) mode=(--mode nchan-websocket) ;;
+        esac
         return
         ;;
     esac
@@ -107,7 +117,16 @@ case_() {
     done
 }
 
-if [[ "${1:-}" == quick ]]; then
+if [[ "${1:-}" == transports ]]; then
+    servers=${SERVERS:-"meteord meteord-eventsource meteord-websocket nchan nchan-websocket"}
+    case_ idle-19k -s idle -n 19000 -d 3
+    case_ fanout-10k -s fanout -n 10000 -d 20
+    case_ many-channels-5k -s many-channels -n 5000 -c 500 -r 200 -d 20
+    case_ storm-10k -s storm -n 10000 -c 100 -r 200 -d 20
+    echo "results: $out" >&2
+    python3 "$root/bench/table.py" --transports "$out"
+    exit 0
+elif [[ "${1:-}" == quick ]]; then
     case_ idle-1k -s idle -n 1000 -d 2
     case_ fanout-1k -s fanout -n 1000 -d 5
     case_ many-channels-1k -s many-channels -n 1000 -d 5

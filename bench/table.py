@@ -2,7 +2,9 @@
 """Markdown table of meteor-bench JSON lines: meteord vs Nchan, as ratios,
 and vs the bare server (the floor: one write per subscriber, nothing else).
 
-Usage: bench/table.py RESULTS.jsonl...   (lines from bench/run-all.sh)
+Usage: bench/table.py [--transports] RESULTS.jsonl...   (lines from bench/run-all.sh)
+--transports: meteord's xhrinteractive, eventsource and websocket beside
+Nchan's EventSource and WebSocket (bench/run-all.sh transports).
 Rows are (case, metric); a case is scenario + N + C + R + B. Ratios are
 meteord / nchan and meteord / bare, with a note saying which direction is
 better. When a case
@@ -72,8 +74,48 @@ def quietness(r):
     return r.get("other_cpu_s", float("inf"))
 
 
+TRANSPORT_LABELS = ("meteord", "meteord-eventsource", "meteord-websocket", "nchan", "nchan-websocket")
+# (numerator, denominator, column title)
+TRANSPORT_RATIOS = (
+    ("meteord-eventsource", "meteord", "ES / xhr"),
+    ("meteord-websocket", "meteord", "WS / xhr"),
+    ("meteord-eventsource", "nchan", "ES / Nchan ES"),
+    ("meteord-websocket", "nchan-websocket", "WS / Nchan WS"),
+)
+
+
+def transports_table(cases, order):
+    heads = ["xhrinteractive", "eventsource", "websocket", "Nchan ES", "Nchan WS"]
+    print("| case | metric | " + " | ".join(heads) + " | " + " | ".join(t for _, _, t in TRANSPORT_RATIOS) + " |")
+    print("|---|---|" + "---:|" * (len(heads) + len(TRANSPORT_RATIOS)))
+    for key in order:
+        by = cases[key]
+        first = next(iter(by.values()))
+        for name, get, fmt, lower in METRICS[first["scenario"]]:
+            vals = {}
+            for l in TRANSPORT_LABELS:
+                try:
+                    vals[l] = get(by[l]) if l in by else None
+                except (KeyError, TypeError):
+                    vals[l] = None
+            cells = [fmt.format(vals[l]) if vals[l] is not None else "–" for l in TRANSPORT_LABELS]
+            ratios = []
+            for a, b, _ in TRANSPORT_RATIOS:
+                x, y = vals[a], vals[b]
+                ok = lower is not None and isinstance(x, (int, float)) and isinstance(y, (int, float)) and y
+                ratios.append(f"{x / y:.2f}×" if ok else "")
+            print(f"| {case_name(first)} | {name} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+        print(f"| {case_name(first)} | run result | " + " | ".join(
+            "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in TRANSPORT_LABELS)
+            + " |" * (len(TRANSPORT_RATIOS) + 1))
+
+
 def main():
-    runs = [json.loads(line) for path in sys.argv[1:] for line in open(path) if line.strip()]
+    args = sys.argv[1:]
+    transports = args[:1] == ["--transports"]
+    if transports:
+        args = args[1:]
+    runs = [json.loads(line) for path in args for line in open(path) if line.strip()]
     cases = {}
     order = []
     for r in runs:
@@ -87,6 +129,9 @@ def main():
         old = cases[key].get(label)
         if old is None or quietness(r) < quietness(old):
             cases[key][label] = r
+    if transports:
+        transports_table(cases, order)
+        return
     labels = ("meteord", "nchan", "bare")
     print("| case | metric | meteord | Nchan | bare server | meteord / Nchan | meteord / bare |")
     print("|---|---|---:|---:|---:|---:|---:|")

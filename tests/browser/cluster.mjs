@@ -82,6 +82,8 @@ async function startNode(dir, name, redisPort) {
     '-ControllerPort', String(node.ctl),
     '-SubscriberDocumentRoot', path.join(ROOT, 'public'),
     '-ClusterRedis', `redis://127.0.0.1:${redisPort}/0`,
+    // Its default port would be both nodes' at once.
+    '-MetricsPort', '0',
   ], dir);
   await waitPorts([node.sub, node.ctl], node.child, name);
   return node;

@@ -45,6 +45,8 @@ test('private chat: pages get a token, chat on private-chat, renew it; no token,
     for (const user of ['Alice', 'Bob']) {
       const page = await env.newPage();
       page.on('request', (r) => { if (r.url().includes('/push/')) pushUrls.push(r.url()); });
+      // 'stream' is WebSocket first: its handshake is not a 'request' event.
+      page.on('websocket', (ws) => { if (ws.url().includes('/push/')) pushUrls.push(ws.url()); });
       await page.goto(`${pair.chat.url}/?mode=stream`);
       await page.fill('#user', user);
       await waitConnected(page, 'stream');

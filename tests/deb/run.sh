@@ -281,7 +281,7 @@ fi
 
 # The derived files are the repository's, with only the documented changes:
 # /usr/local -> /usr in the units, init script and defaults (comments
-# aside), two lines turned on in meteord.conf.
+# aside), three lines turned on in meteord.conf (packaging/build-debs.sh).
 derived_ok=1
 same_code() { diff <(sed 's#/usr/local/#/usr/#g' "$1" | grep -v '^#') <(grep -v '^#' "$2") >/dev/null; }
 same_code "$ROOT/init/meteord.service" /usr/lib/systemd/system/meteord.service || derived_ok=0
@@ -289,7 +289,7 @@ same_code "$ROOT/init/fcgi-chat.service" /usr/lib/systemd/system/fcgi-chat.servi
 same_code "$ROOT/init/meteord.init" /etc/init.d/meteord || derived_ok=0
 same_code "$ROOT/init/meteord.default" /etc/default/meteord || derived_ok=0
 conf_diff=$(diff "$ROOT/conf/meteord.conf" /etc/meteord.conf | grep '^>' | grep -v '^> #' | tr '\n' ' ')
-[ "$conf_diff" = "> SubscriberIP 127.0.0.1 > SubscriberDocumentRoot /usr/share/meteord/public " ] || derived_ok=0
+[ "$conf_diff" = "> SubscriberIP 127.0.0.1 > SubscriberDocumentRoot /usr/share/meteord/public > HistoryFile /var/lib/meteord/meteord.history " ] || derived_ok=0
 if [ "$derived_ok" = 1 ]; then
     pass "installed units, init script, defaults and meteord.conf are the repository's (paths /usr; conf: $conf_diff)"
 else
