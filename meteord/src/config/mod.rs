@@ -281,4 +281,6 @@ const CONTRACT_ARGS: &[&str] = &[
 #[cfg(test)]
 mod original_tests;
 #[cfg(test)]
+mod shipped_tests;
+#[cfg(test)]
 mod tests;

@@ -3,7 +3,9 @@
 //! arrived together are written together. ADDMESSAGE goes through the
 //! broker ([`crate::broker`]) and its reply waits for the broker's answer:
 //! `OK\t<id>` once the message is stored, `ERR <reason>` when it could not
-//! be; the lines after it run only then, so replies keep the lines' order.
+//! be. Consecutive ADDMESSAGE lines of a packet are in flight together
+//! (`pipeline.rs`); any other line runs after they are answered, so
+//! replies keep the lines' order.
 //!
 //! QUIT behaves as the original's: the lines after it in the same packet
 //! are still run and answered, then the connection closes; a second QUIT
@@ -18,6 +20,7 @@
 
 pub mod command;
 mod listing;
+mod pipeline;
 
 use std::io;
 use std::sync::Arc;
@@ -105,20 +108,34 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
         }
         Stats::add(&state.stats.total_inbound_bytes, n as u64);
         let mut session = Session::Open;
-        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            let mut line = &buf[..end];
-            if let Some(stripped) = line.strip_suffix(b"\r") {
-                line = stripped;
+        // The lines stay in `buf` until all of them ran: publishes in
+        // flight borrow their channel names from it.
+        let mut done = 0;
+        {
+            let mut pending = pipeline::Pending::default();
+            while let Some(len) = buf[done..].iter().position(|&b| b == b'\n') {
+                let end = done + len;
+                let mut line = &buf[done..end];
+                if let Some(stripped) = line.strip_suffix(b"\r") {
+                    line = stripped;
+                }
+                done = end + 1;
+                if let Some(publish) = start_publish(state, line) {
+                    pending.push(publish);
+                    continue;
+                }
+                pending.settle(state, &mut replies).await;
+                let unread = &buf[done..];
+                if execute(state, conn, line, unread, &mut replies).await {
+                    session = match session {
+                        Session::Open => Session::Quitting,
+                        _ => Session::Dropped,
+                    };
+                }
             }
-            let unread = &buf[end + 1..];
-            if execute(state, conn, line, unread, &mut replies).await {
-                session = match session {
-                    Session::Open => Session::Quitting,
-                    _ => Session::Dropped,
-                };
-            }
-            buf.advance(end + 1);
+            pending.settle(state, &mut replies).await;
         }
+        buf.advance(done);
         if session == Session::Dropped {
             return Ok(());
         }
@@ -152,10 +169,23 @@ async fn handle(state: &State, mut stream: TcpStream, conn: &Conn) -> io::Result
     }
 }
 
+/// The publish an ADDMESSAGE line asks for, started; `None` for any other
+/// line, and for an ADDMESSAGE over a limit ([`execute`] answers those).
+fn start_publish<'a>(state: &'a State, line: &'a [u8]) -> Option<broker::Publish<'a>> {
+    let Ok(Command::AddMessage { channel, text }) = command::parse(line) else {
+        return None;
+    };
+    let limits = &state.config().limits;
+    if text.len() > limits.max_message_size || channel.len() > limits.max_channel_name_length {
+        return None;
+    }
+    Some(broker::publish(state, channel, Bytes::copy_from_slice(text)))
+}
+
 /// Run one line, appending its reply to `out` (the replies not yet
 /// written); `unread` is what arrived after the line. Returns true for QUIT.
-/// A publish is awaited before the next line runs, so replies stay in the
-/// order of the lines (the local broker's is over at once).
+/// An ADDMESSAGE gets here only when [`start_publish`] did not take it
+/// (over a limit); it is then answered with the limit's error.
 async fn execute(
     state: &State,
     conn: &Conn,
@@ -312,5 +342,62 @@ mod tests {
         let (got, state) = exchange(broker, b"ADDMESSAGE a x\nQUIT\n", want.len()).await;
         assert_eq!(got, want);
         assert!(state.channels.summary("a").is_none(), "nothing stored");
+    }
+
+    /// Publishes whose answers come only once they are all under way (as
+    /// a round trip to Redis does for a pipeline): awaited one by one they
+    /// never would.
+    #[derive(Debug, Default)]
+    struct Together {
+        started: std::sync::atomic::AtomicUsize,
+        want: usize,
+    }
+
+    impl Broker for Together {
+        fn publish<'a>(&'a self, _: &'a State, _: &'a [u8], _: Bytes) -> Publish<'a> {
+            Publish::waiting(async move {
+                let mine = self.started.fetch_add(1, Ordering::SeqCst) as u64;
+                while self.started.load(Ordering::SeqCst) < self.want {
+                    tokio::task::yield_now().await;
+                }
+                Ok(100 + mine)
+            })
+        }
+
+        fn next_id(&self) -> u64 {
+            100
+        }
+
+        fn save(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_publishes_of_one_packet_are_in_flight_together_and_answered_in_order() {
+        let config = crate::config::load_builtin(&crate::config::CommandLine::default()).unwrap();
+        let broker = Together {
+            want: 3,
+            ..Together::default()
+        };
+        let state = Arc::new(State::with_broker(config, Arc::new(broker)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let conn = Arc::new(Conn::new(1, ConnKind::Controller, peer.ip(), 0));
+        tokio::spawn(serve(state.clone(), server, conn));
+        client
+            .write_all(b"ADDMESSAGE a 1\nADDMESSAGE b 2\nADDMESSAGE c 3\nCOUNTSUBSCRIBERS a\n")
+            .await
+            .unwrap();
+        let want = "OK\t100\r\nOK\t101\r\nOK\t102\r\nOK 0\r\n";
+        let mut got = vec![0; want.len()];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut got));
+        read.await
+            .expect("all three answered: they were in flight together")
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), want);
     }
 }
