@@ -1,7 +1,10 @@
 //! Tests of the shipped `conf/meteord.conf` (also the built-in
 //! configuration) against DESIGN.md's templates and defaults.
 
+use std::path::Path;
+
 use super::params::PARAMS;
+use super::tests::from_text;
 use super::*;
 
 fn builtin() -> Config {

@@ -179,7 +179,11 @@ fn start_publish<'a>(state: &'a State, line: &'a [u8]) -> Option<broker::Publish
     if text.len() > limits.max_message_size || channel.len() > limits.max_channel_name_length {
         return None;
     }
-    Some(broker::publish(state, channel, Bytes::copy_from_slice(text)))
+    Some(broker::publish(
+        state,
+        channel,
+        Bytes::copy_from_slice(text),
+    ))
 }
 
 /// Run one line, appending its reply to `out` (the replies not yet

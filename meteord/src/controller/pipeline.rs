@@ -44,7 +44,11 @@ impl<'a> Pending<'a> {
                     }
                 }
             }
-            if waiting { Poll::Pending } else { Poll::Ready(()) }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
         })
         .await;
         for (_, answer) in self.publishes.drain(..) {

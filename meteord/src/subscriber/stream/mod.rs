@@ -30,13 +30,12 @@ mod joined;
 mod progress;
 mod task;
 
-use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::LONGPOLL;
 use super::framing::websocket::Partial;
-use super::framing::{Ending, Framing, HeaderValues, Input, InputState};
+use super::framing::{Ending, HeaderValues, Input, InputState};
 use super::mode::CompiledMode;
 use crate::channel::{Backlog, Lagged, Message};
 use crate::clock::{MAX_CLOCK_SLICES, WAKE_DEADLINE, WAKE_PING, secs32};

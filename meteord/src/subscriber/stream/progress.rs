@@ -56,7 +56,11 @@ impl Progress {
     /// long. The original ends it there only for a mode named `longpoll`
     /// (whatever its CloseOnEvent), as `longpoll_by_name` says; CloseOnEvent
     /// itself acts on live messages.
-    pub(super) fn finished_after_backlog(&self, replayed: usize, longpoll_by_name: bool) -> Option<Ending> {
+    pub(super) fn finished_after_backlog(
+        &self,
+        replayed: usize,
+        longpoll_by_name: bool,
+    ) -> Option<Ending> {
         let done =
             !self.mode.settings.persist || self.max_reached() || (longpoll_by_name && replayed > 0);
         done.then_some(Ending::Complete)
@@ -77,7 +81,12 @@ impl Progress {
 
     /// Append messages (in order) while the mode allows more and `out` is
     /// under `max_bytes` (at least one is always taken); returns how many.
-    pub(super) fn append(&mut self, out: &mut Vec<u8>, messages: &[Arc<Message>], max_bytes: usize) -> usize {
+    pub(super) fn append(
+        &mut self,
+        out: &mut Vec<u8>,
+        messages: &[Arc<Message>],
+        max_bytes: usize,
+    ) -> usize {
         let mut taken = 0;
         for message in messages {
             if self.max_reached() || (taken > 0 && out.len() >= max_bytes) {
@@ -90,4 +99,3 @@ impl Progress {
         taken
     }
 }
-
