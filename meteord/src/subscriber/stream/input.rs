@@ -89,10 +89,18 @@ impl Live {
         token: Option<&str>,
         out: &mut Vec<u8>,
     ) -> usize {
+        let max_name = self.state.config().limits.max_channel_name_length;
         let refusal = if self.subscriptions.contains(channel) {
             Some("already subscribed")
         } else if self.subscriptions.len() >= MAX_JOINED {
             Some("too many channels")
+        } else if channel.len() > max_name {
+            // MaxChannelNameLength, as for the channels of a request.
+            self.state
+                .stats
+                .limits
+                .refused(crate::limits::Limit::ChannelNameLength);
+            Some("channel name too long")
         } else {
             allowed_to_join(&self.state, &self.conn, channel, token).err()
         };

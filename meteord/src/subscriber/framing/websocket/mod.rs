@@ -48,7 +48,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 pub use frame::{ClientClose, CloseFrame};
-pub use handshake::Handshake;
+pub use handshake::{Handshake, check as check_upgrade};
 pub use reader::Partial;
 
 use super::event;
