@@ -375,3 +375,16 @@ fn a_reader_that_falls_out_of_the_history_is_closed_4000_and_resumes_with_since(
     }
     assert!(ids.last().is_some_and(|&l| l < after));
 }
+
+#[test]
+fn a_subscribe_meets_max_channel_name_length() {
+    let daemon = Daemon::start("ws-name-length", &["-MaxChannelNameLength", "8"]);
+    let mut ws = Ws::open(daemon.sub, "/push/h/websocket/chat");
+    daemon.wait_subscribers("chat", 1);
+    ws.send_text(r#"{"type":"subscribe","channel":"ninechars"}"#);
+    assert_eq!(ws.next_text(), error_json("channel name too long"));
+    ws.send_text(r#"{"type":"subscribe","channel":"eight888"}"#);
+    daemon.wait_subscribers("eight888", 1);
+    let id = daemon.publish("eight888", "ok");
+    assert_eq!(ws.next_text(), message_json(id, "eight888", "ok"));
+}
