@@ -57,7 +57,9 @@ document.head.appendChild(s);
 export class Env {
   async start() {
     this.dir = tempDir();
-    this.meteord = new Meteord(this.dir);
+    // With a history file, as the shipped configuration and both init
+    // systems run it: a restart keeps the conversation.
+    this.meteord = new Meteord(this.dir, ['-HistoryFile', `${this.dir}/meteord.history`]);
     // Start the id sequence near 2^53 so that every test also proves ids
     // stay exact as JavaScript Numbers (a SIGKILL restart skips ahead one
     // reservation block of 10^6, still below 2^53).
