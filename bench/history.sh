@@ -35,9 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# free_port, wait_port
+source "$root/bench/ports.sh"
 
 echo "meteord: $meteord; $conns connections x batches of $batch, $bytes-byte messages, ${seconds}s per case; file in $work"
 base=""

@@ -10,10 +10,9 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::meteord::start_meteord;
 use support::*;
 
 /// (user, message, escaped user, escaped message). The expected values were
@@ -93,89 +92,6 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-fn meteord_bin() -> PathBuf {
-    let path = std::env::var_os("METEORD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // target/debug/deps/e2e_meteord-HASH → target/debug/meteord
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("meteord")
-        });
-    assert!(
-        path.is_file(),
-        "meteord binary not found at {} — build it first (cargo build -p meteord) or set METEORD_BIN",
-        path.display()
-    );
-    path
-}
-
-struct Meteord {
-    subscriber: String,
-    controller: String,
-    _proc: Proc,
-}
-
-/// Starts meteord on ports of the kernel's choosing (0) and reads them
-/// from its `meteord listening subscriber=… controller=…` log line.
-fn start_meteord(dir: &TempDir) -> Meteord {
-    let log_path = dir.path().join("meteord.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let state = dir.path().join("meteord.state");
-    let docroot = dir.path().join("public");
-    std::fs::create_dir_all(&docroot).unwrap();
-    let child = Command::new(meteord_bin())
-        .args([
-            "-Foreground",
-            "1",
-            "-ConfigFileLocation",
-            "/nonexistent",
-            "-SubscriberIP",
-            "127.0.0.1",
-            "-ControllerIP",
-            "127.0.0.1",
-            "-SubscriberPort",
-            "0",
-            "-ControllerPort",
-            "0",
-            // Its default port (4672) would be shared by parallel tests.
-            "-MetricsPort",
-            "0",
-        ])
-        .arg("-SubscriberDocumentRoot")
-        .arg(&docroot)
-        .arg("-StateFile")
-        .arg(&state)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("spawning meteord");
-    let mut proc = Proc {
-        child,
-        name: "meteord",
-    };
-    let field = |line: &str, key: &str| {
-        let (_, rest) = line.split_once(key)?;
-        rest.split_whitespace().next().map(str::to_string)
-    };
-    let (subscriber, controller) = wait_for("meteord to report its ports", || {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(status) = proc.exited() {
-            panic!("meteord exited early ({status}):\n{log}");
-        }
-        // Only whole lines: the daemon may be writing this one right now.
-        let line = log
-            .split_inclusive('\n')
-            .find(|l| l.ends_with('\n') && l.contains("meteord listening"))?;
-        Some((field(line, " subscriber=")?, field(line, " controller=")?))
-    });
-    Meteord {
-        subscriber,
-        controller,
-        _proc: proc,
-    }
-}
-
 /// `(id, channel, text)` from every `PREFIX<id>,"<chan>","<text>"SUFFIX`.
 fn parse_messages(stream: &str, prefix: &str, suffix: &str) -> Vec<(i64, String, String)> {
     let mut out = Vec::new();
@@ -223,7 +139,7 @@ fn assert_text(text: &str, user: &str, message: &str) {
 #[test]
 fn subscribers_see_exactly_the_escaped_text() {
     let dir = TempDir::new("e2e");
-    let meteord = start_meteord(&dir);
+    let meteord = start_meteord(&dir, &[]);
     let sock = dir.path().join("chat.sock");
     let listen = format!("unix:{}", sock.display());
     let endpoint = Endpoint::Unix(sock);

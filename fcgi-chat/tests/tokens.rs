@@ -9,13 +9,12 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use support::meteord::start_meteord;
 use support::*;
 
 const SECRET: &str = "fcgi-chat test secret, 32 bytes.";
@@ -121,65 +120,19 @@ fn body(response: &str) -> &str {
     response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
-fn meteord_bin() -> PathBuf {
-    let path = std::env::var_os("METEORD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("meteord")
-        });
-    assert!(path.is_file(), "meteord not built at {}", path.display());
-    path
-}
-
-/// meteord with `private-*` behind tokens of [`SECRET`]; its ports.
-fn start_meteord(dir: &TempDir) -> (Proc, String, String) {
-    let log_path = dir.path().join("meteord.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(meteord_bin())
-        .args(["-Foreground", "1", "-ConfigFileLocation", "/nonexistent"])
-        .args(["-SubscriberIP", "127.0.0.1", "-SubscriberPort", "0"])
-        .args(["-ControllerIP", "127.0.0.1", "-ControllerPort", "0"])
-        .args([
+#[test]
+fn meteord_accepts_the_minted_token_for_its_hostid_only() {
+    let dir = TempDir::new("tokens-e2e");
+    let meteord = start_meteord(
+        &dir,
+        &[
             "-SubscriberTokenSecret",
             SECRET,
             "-SubscriberTokenChannels",
             "private-*",
-        ])
-        .arg("-StateFile")
-        .arg(dir.path().join("state"))
-        .arg("-SubscriberDocumentRoot")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("spawning meteord");
-    let mut proc = Proc {
-        child,
-        name: "meteord",
-    };
-    let field = |line: &str, key: &str| {
-        let (_, rest) = line.split_once(key)?;
-        rest.split_whitespace().next().map(str::to_string)
-    };
-    let (sub, ctl) = wait_for("meteord to report its ports", || {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(status) = proc.exited() {
-            panic!("meteord exited early ({status}):\n{log}");
-        }
-        let line = log
-            .split_inclusive('\n')
-            .find(|l| l.ends_with('\n') && l.contains("meteord listening"))?;
-        Some((field(line, " subscriber=")?, field(line, " controller=")?))
-    });
-    (proc, sub, ctl)
-}
-
-#[test]
-fn meteord_accepts_the_minted_token_for_its_hostid_only() {
-    let dir = TempDir::new("tokens-e2e");
-    let (_meteord, sub, ctl) = start_meteord(&dir);
+        ],
+    );
+    let (sub, ctl) = (meteord.subscriber.clone(), meteord.controller.clone());
     let root = TempDir::new("tokens-root");
     let root_arg = root.path().display().to_string();
     let (_chat, addr) = spawn_fcgi_chat_on_port_0(

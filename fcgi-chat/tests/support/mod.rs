@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod meteord;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
