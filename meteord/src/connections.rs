@@ -84,9 +84,21 @@ pub struct Conn {
     /// of thousands of idle subscribers, per-connection `Sleep`s would be
     /// most of their memory. All in seconds since the epoch; 0 = none.
     pub timers: ConnTimers,
-    /// Who may write to the socket now (the stream, or the clock for a ping).
+    /// Who may write to the socket now (the stream, or from outside the
+    /// clock for a ping and a publisher for a message).
     pub write_turn: crate::write_turn::WriteTurn,
+    /// The id of the last message this stream was given on its one
+    /// channel, offered by its task while it is idle and caught up: then a
+    /// publisher of the message right after it may write that message
+    /// straight to the socket (and moves this on). [`NO_DIRECT`] while the
+    /// task works, before it first offers, and for streams that cannot
+    /// take direct writes (several channels, a poll, a mode with limits).
+    /// Read and changed only by whoever holds the write turn.
+    pub direct_cursor: AtomicU64,
 }
+
+/// [`Conn::direct_cursor`] when no publisher may write to the stream.
+pub const NO_DIRECT: u64 = u64::MAX;
 
 impl Conn {
     /// `number` is the socket's fd; `started` seconds since the epoch.
@@ -105,6 +117,7 @@ impl Conn {
             details: OnceLock::new(),
             timers: ConnTimers::default(),
             write_turn: crate::write_turn::WriteTurn::default(),
+            direct_cursor: AtomicU64::new(NO_DIRECT),
         }
     }
 
@@ -128,6 +141,13 @@ impl Conn {
     /// A publish to a channel this connection joined.
     pub fn wake(&self) {
         self.wakeup.raise();
+    }
+
+    /// Whether a publisher may try to write the message that comes right
+    /// after `after` straight to this stream (a hint, read without the
+    /// turn: the writer checks again once it holds it).
+    pub fn may_take_direct(&self, after: u64) -> bool {
+        self.direct_cursor.load(Ordering::Relaxed) == after
     }
 }
 

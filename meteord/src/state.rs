@@ -29,8 +29,9 @@ pub struct State {
     pub broker: Arc<dyn Broker>,
     pub connections: Connections,
     pub stats: Stats,
-    /// Pings the clock wrote in part, for their streams to finish.
-    pub ping_rests: crate::write_turn::PingRests,
+    /// What outside writers (the clock's pings, publishers' direct
+    /// writes) wrote in part, for their streams to finish.
+    pub write_rests: crate::write_turn::Rests,
 }
 
 /// Seconds since the epoch: the daemon clock's, here beside the state
@@ -67,7 +68,7 @@ impl State {
             broker,
             connections: Connections::new(),
             stats: Stats::new(),
-            ping_rests: Default::default(),
+            write_rests: Default::default(),
         }
     }
 
@@ -118,5 +119,14 @@ impl State {
         *self.documents.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(documents);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.generation.store(generation, Ordering::Release);
+        // A stream picks up new modes when it next works; one that only
+        // takes direct writes and clock pings might never work again, so
+        // wake them all once (each re-arms its timers and offers its
+        // socket again only if the new mode allows direct writes).
+        for conn in self.connections.all() {
+            if conn.kind == crate::connections::ConnKind::Subscriber {
+                conn.wake();
+            }
+        }
     }
 }

@@ -74,6 +74,9 @@ pub struct Stats {
     /// had missed some.
     pub resumes_full: AtomicU64,
     pub resumes_gap: AtomicU64,
+    /// Deliveries written by their publisher straight to a caught-up
+    /// stream's socket (part of `messages_served`).
+    pub direct_deliveries: AtomicU64,
     /// Deliveries and bytes of ended streams, by transport.
     pub ended_streams: crate::metrics::EndedStreams,
 }
@@ -150,6 +153,7 @@ impl Stats {
             closes_limit: AtomicU64::new(0),
             resumes_full: AtomicU64::new(0),
             resumes_gap: AtomicU64::new(0),
+            direct_deliveries: AtomicU64::new(0),
             ended_streams: crate::metrics::EndedStreams::default(),
         }
     }

@@ -1,28 +1,38 @@
 //! Whose turn it is to write to a subscriber's socket.
 //!
-//! A stream's socket has two possible writers. Its own task
-//! ([`crate::subscriber::stream::Live`]) writes everything: head, backlog,
-//! messages, the close. The daemon-wide clock writes one thing, a ping that
-//! needs no rendering, straight from its pass over the connection table —
-//! so an idle stream's ping costs one `send` instead of a tokio wake-up, a
-//! poll of its task and a trip through the writer path (the clock already
-//! visits the connection; BENCHMARKS.md has the A/B).
+//! A stream's socket has three possible writers. Its own task
+//! ([`crate::subscriber::stream::Live`]) writes everything that needs the
+//! stream's state: head, backlog, catch-up, client answers, the close.
+//! Two writers from *outside* the task write one thing each, straight to
+//! the socket with one non-blocking `send`, so an idle stream costs no
+//! tokio wake-up, no poll of its task and no trip through the writer path
+//! (BENCHMARKS.md has the A/Bs):
+//! - the daemon-wide clock, a ping that needs no rendering, from its pass
+//!   over the connection table ([`crate::subscriber::stream::ping_from_clock`]);
+//! - a publisher, a live message to a stream that is caught up on its one
+//!   channel ([`crate::subscriber::stream::write_direct`]).
 //!
 //! The ownership rule, one atomic byte per connection:
-//! - `FREE`: nobody writes. The stream takes [`WriteTurn::stream_begin`]
-//!   before every write and gives it back after; the clock may take it
-//!   with [`WriteTurn::clock_begin`], which never waits: when the stream is
-//!   writing, the clock leaves the ping to the stream (as before).
-//! - `CLOCK`: the clock is in one non-blocking `send`. A stream that wants
-//!   to write waits it out (microseconds).
-//! - `OWED`: the clock's `send` took only part of the ping (the socket was
+//! - `FREE`: nobody writes; the stream is idle. The stream takes the turn
+//!   with [`WriteTurn::stream_begin`] for a whole pass of work and gives it
+//!   back after; an outside writer may take it with
+//!   [`WriteTurn::outside_begin`], which never waits: when the stream is
+//!   working, the outside writer wakes it and leaves the bytes to it.
+//! - `OUTSIDE`: an outside writer is in one non-blocking `send`. A stream
+//!   that wants to write waits it out (microseconds).
+//! - `OWED`: the outside `send` took only part of its bytes (the socket was
 //!   nearly full). The rest belongs to the stream, which must write it
 //!   before anything else: `stream_begin` says so, and the bytes wait in
-//!   [`PingRests`].
+//!   [`Rests`].
 //! - `CLOSED`: the stream is gone or going; its socket (whose fd number
-//!   the clock writes to) may be closed, and the number reused by another
-//!   connection, so the clock must never write again. The stream sets it
-//!   before its socket is dropped, after any clock write in progress.
+//!   outside writers write to) may be closed, and the number reused by
+//!   another connection, so nobody outside may write again. The stream
+//!   sets it before its socket is dropped, after any outside write in
+//!   progress.
+//!
+//! What an outside writer may write besides the turn (which message, in
+//! which order) is the stream's direct cursor's business
+//! ([`crate::connections::Conn::direct_cursor`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,7 +42,7 @@ use bytes::Bytes;
 
 const FREE: u8 = 0;
 const STREAM: u8 = 1;
-const CLOCK: u8 = 2;
+const OUTSIDE: u8 = 2;
 const OWED: u8 = 3;
 const CLOSED: u8 = 4;
 
@@ -41,8 +51,8 @@ const CLOSED: u8 = 4;
 pub enum Begin {
     /// Nothing: write.
     Write,
-    /// First write the rest of a ping the clock started ([`PingRests`]).
-    FinishPing,
+    /// First write the rest of what an outside writer started ([`Rests`]).
+    FinishRest,
 }
 
 /// One connection's write turn (see the module doc).
@@ -50,7 +60,8 @@ pub enum Begin {
 pub struct WriteTurn(AtomicU8);
 
 impl WriteTurn {
-    /// The stream is about to write. Waits out a clock write in progress.
+    /// The stream is about to work (and write). Waits out an outside write
+    /// in progress.
     pub fn stream_begin(&self) -> Begin {
         loop {
             match self
@@ -58,14 +69,14 @@ impl WriteTurn {
                 .compare_exchange(FREE, STREAM, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => return Begin::Write,
-                Err(CLOCK) => std::thread::yield_now(),
+                Err(OUTSIDE) => std::thread::yield_now(),
                 Err(OWED) => {
                     if self
                         .0
                         .compare_exchange(OWED, STREAM, Ordering::Acquire, Ordering::Acquire)
                         .is_ok()
                     {
-                        return Begin::FinishPing;
+                        return Begin::FinishRest;
                     }
                 }
                 // Already the stream's (or closed, when it is being torn
@@ -75,23 +86,18 @@ impl WriteTurn {
         }
     }
 
-    /// The stream's write is over (done or failed).
+    /// The stream's work is over: outside writers may write again.
     pub fn stream_end(&self) {
         let _ = self
             .0
             .compare_exchange(STREAM, FREE, Ordering::Release, Ordering::Relaxed);
     }
 
-    /// Whether the clock left part of a ping for the stream to finish.
-    pub fn owed(&self) -> bool {
-        self.0.load(Ordering::Acquire) == OWED
-    }
-
-    /// The stream ends: after this the clock never writes to its socket.
+    /// The stream ends: after this nobody outside writes to its socket.
     pub fn close(&self) {
         loop {
             let now = self.0.load(Ordering::Acquire);
-            if now == CLOCK {
+            if now == OUTSIDE {
                 std::thread::yield_now();
                 continue;
             }
@@ -105,28 +111,28 @@ impl WriteTurn {
         }
     }
 
-    /// The clock wants to write a ping: only when nobody else writes.
-    pub fn clock_begin(&self) -> bool {
+    /// An outside writer wants to write: only when nobody else writes.
+    pub fn outside_begin(&self) -> bool {
         self.0
-            .compare_exchange(FREE, CLOCK, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(FREE, OUTSIDE, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// The clock's write is over; `owed` when it wrote only part.
-    pub fn clock_end(&self, owed: bool) {
+    /// The outside write is over; `owed` when it wrote only part.
+    pub fn outside_end(&self, owed: bool) {
         self.0
             .store(if owed { OWED } else { FREE }, Ordering::Release);
     }
 }
 
-/// The rests of pings the clock could write only in part, by connection
-/// number, until their stream writes them. Rare (a subscriber whose socket
-/// is nearly full), so one map for the daemon rather than room in every
-/// connection.
+/// The rests of what outside writers could write only in part, by
+/// connection number, until their stream writes them. Rare (a subscriber
+/// whose socket is nearly full), so one map for the daemon rather than room
+/// in every connection.
 #[derive(Debug, Default)]
-pub struct PingRests(Mutex<HashMap<u32, Bytes>>);
+pub struct Rests(Mutex<HashMap<u32, Bytes>>);
 
-impl PingRests {
+impl Rests {
     pub fn put(&self, conn: u32, rest: Bytes) {
         self.lock().insert(conn, rest);
     }
@@ -145,53 +151,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_clock_writes_only_while_nobody_else_does() {
+    fn an_outside_writer_writes_only_while_nobody_else_does() {
         let turn = WriteTurn::default();
-        assert!(turn.clock_begin());
-        assert!(!turn.clock_begin(), "one clock write at a time");
-        turn.clock_end(false);
+        assert!(turn.outside_begin());
+        assert!(!turn.outside_begin(), "one outside write at a time");
+        turn.outside_end(false);
         assert_eq!(turn.stream_begin(), Begin::Write);
-        assert!(!turn.clock_begin(), "the stream is writing");
+        assert!(!turn.outside_begin(), "the stream is writing");
         turn.stream_end();
-        assert!(turn.clock_begin());
-        turn.clock_end(false);
+        assert!(turn.outside_begin());
+        turn.outside_end(false);
     }
 
     #[test]
-    fn a_ping_written_in_part_is_finished_by_the_stream_first() {
+    fn bytes_written_in_part_are_finished_by_the_stream_first() {
         let turn = WriteTurn::default();
-        assert!(turn.clock_begin());
-        turn.clock_end(true);
-        assert!(turn.owed());
-        assert!(!turn.clock_begin(), "the rest is the stream's");
-        assert_eq!(turn.stream_begin(), Begin::FinishPing);
+        assert!(turn.outside_begin());
+        turn.outside_end(true);
+        assert!(!turn.outside_begin(), "the rest is the stream's");
+        assert_eq!(turn.stream_begin(), Begin::FinishRest);
         turn.stream_end();
         assert_eq!(turn.stream_begin(), Begin::Write);
         turn.stream_end();
     }
 
     #[test]
-    fn after_close_the_clock_never_writes() {
+    fn after_close_nobody_outside_writes() {
         let turn = WriteTurn::default();
         turn.close();
-        assert!(!turn.clock_begin());
+        assert!(!turn.outside_begin());
         assert_eq!(turn.stream_begin(), Begin::Write);
         turn.stream_end();
-        assert!(!turn.clock_begin(), "stream_end does not reopen it");
+        assert!(!turn.outside_begin(), "stream_end does not reopen it");
     }
 
     #[test]
-    fn close_waits_for_a_clock_write_in_progress() {
+    fn close_waits_for_an_outside_write_in_progress() {
         let turn = std::sync::Arc::new(WriteTurn::default());
-        assert!(turn.clock_begin());
+        assert!(turn.outside_begin());
         let closer = {
             let turn = turn.clone();
             std::thread::spawn(move || turn.close())
         };
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(!closer.is_finished(), "close must wait for the clock");
-        turn.clock_end(false);
+        assert!(
+            !closer.is_finished(),
+            "close must wait for the outside writer"
+        );
+        turn.outside_end(false);
         closer.join().unwrap();
-        assert!(!turn.clock_begin());
+        assert!(!turn.outside_begin());
     }
 }

@@ -45,11 +45,16 @@ fn metrics_agree_with_showstats_and_with_what_happened() {
 
     let mut ctl = Raw::connect(daemon.ctl);
     let deadline = std::time::Instant::now() + support::WAIT;
-    // Wait for the replaced stream to be gone from the table.
+    // Wait for the replaced stream, and the publishers' connections (closed
+    // by the client, so the daemon may not have seen them end yet), to be
+    // gone from the table.
     let (stats, scrape) = loop {
         let stats = ctl.ask(b"SHOWSTATS\n", b"--EOT--\r\n");
         let scrape = m.scrape();
-        if value(&stats, "current_subscribers").as_deref() == Some("1") {
+        if value(&stats, "current_subscribers").as_deref() == Some("1")
+            && value(&stats, "current_controllers").as_deref() == Some("1")
+            && scrape.must("meteord_controllers", &[]) == 1
+        {
             break (stats, scrape);
         }
         assert!(

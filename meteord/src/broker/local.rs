@@ -1,6 +1,7 @@
 //! The single-process broker: ids from an [`IdSource`], taken under the
-//! channel lock so every channel's ids increase; the message is stored and
-//! its subscribers woken synchronously, so the publish is over before its
+//! channel lock so every channel's ids increase; the message is stored,
+//! written by the publisher to the subscribers caught up on the channel
+//! and the others woken, synchronously, so the publish is over before its
 //! future is first polled.
 
 use std::sync::Arc;
@@ -8,10 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Broker, Publish};
-use crate::channel::Message;
+use crate::channel::{Direct, Message};
 use crate::ids::IdSource;
 use crate::state::State;
 use crate::stats::Stats;
+use crate::subscriber::stream::write_direct;
 
 #[derive(Debug)]
 pub struct LocalBroker {
@@ -25,14 +27,20 @@ impl LocalBroker {
 }
 
 impl LocalBroker {
-    /// The whole local publish: id, history, wake-ups, counter. A broker
+    /// The whole local publish: id, history, deliveries, counter. A broker
     /// wrapped around this one (the history file's) writes the message
     /// down afterwards.
     pub fn store(&self, state: &State, channel: &[u8], text: Bytes) -> Arc<Message> {
-        let message = state
-            .channels
-            .publish(channel, text, &*self.ids, state.publish_context());
+        let mut direct = Direct::default();
+        let message = state.channels.publish_direct(
+            channel,
+            text,
+            &*self.ids,
+            state.publish_context(),
+            &mut direct,
+        );
         Stats::add(&state.stats.unique_messages, 1);
+        write_direct(state, &message, &mut direct);
         message
     }
 }

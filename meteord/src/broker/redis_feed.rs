@@ -27,9 +27,10 @@ use super::redis::{Shared, unix_millis};
 use super::redis_conn::{self, BLOCK_MILLIS, Backoff, FEED_TIMEOUT, PUBLISH_TIMEOUT};
 use super::redis_script::{self as keys, history_pattern};
 use super::redis_wire::{self, Entry};
-use crate::channel::Stamped;
+use crate::channel::{Direct, Stamped};
 use crate::state::State;
 use crate::stats::{ClusterState, Stats};
+use crate::subscriber::stream::write_direct;
 
 /// Log entries read per XREAD.
 const BATCH: usize = 512;
@@ -167,7 +168,13 @@ async fn apply(
             text: Bytes::copy_from_slice(&entry.text),
         };
         // Stale = already here (loaded from a history): nothing to do.
-        let _ = state.channels.append(&entry.channel, message, ctx);
+        let mut direct = Direct::default();
+        if let Ok(message) = state
+            .channels
+            .append_direct(&entry.channel, message, ctx, &mut direct)
+        {
+            write_direct(state, &message, &mut direct);
+        }
         let lag = unix_millis().saturating_sub(entry.millis);
         state
             .stats

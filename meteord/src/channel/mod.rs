@@ -17,6 +17,12 @@
 //! since the channel was created: one freed for having neither messages nor
 //! subscribers starts afresh, as nobody can be behind on it.
 //!
+//! Publishers may also write a message themselves ([`Channels::publish_direct`],
+//! [`Channels::append_direct`]): the subscribers caught up on the channel
+//! are handed back in a [`Direct`] instead of being woken, for the caller
+//! to write to once the channel lock is released
+//! (`crate::subscriber::stream::write_direct`, which wakes any it cannot).
+//!
 //! Locks: one for the name map, one per channel; never held across `.await`,
 //! always taken map-then-channel. A channel removed from the map is marked
 //! `removed` under its own lock so a publisher that raced the removal retries
@@ -155,6 +161,16 @@ pub struct Stamped {
     pub text: Bytes,
 }
 
+/// The subscribers a publisher writes one message to itself: those that
+/// had been given everything up to `after` (the channel's live cursor just
+/// before the message) and offered their socket for the next one
+/// ([`crate::connections::Conn::may_take_direct`]).
+#[derive(Debug, Default)]
+pub struct Direct {
+    pub after: u64,
+    pub conns: Vec<Waiter>,
+}
+
 /// [`Channels::append`] stored nothing: the channel has already held
 /// `last`, which is at or above the message's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +265,30 @@ impl Channels {
         ids: &dyn IdSource,
         ctx: PublishContext,
     ) -> Arc<Message> {
+        self.publish_to(channel, text, ids, ctx, None)
+    }
+
+    /// [`Channels::publish`], but the subscribers that can take the message
+    /// straight from the publisher go to `direct` instead of being woken.
+    pub fn publish_direct(
+        &self,
+        channel: impl AsRef<[u8]>,
+        text: Bytes,
+        ids: &dyn IdSource,
+        ctx: PublishContext,
+        direct: &mut Direct,
+    ) -> Arc<Message> {
+        self.publish_to(channel, text, ids, ctx, Some(direct))
+    }
+
+    fn publish_to(
+        &self,
+        channel: impl AsRef<[u8]>,
+        text: Bytes,
+        ids: &dyn IdSource,
+        ctx: PublishContext,
+        direct: Option<&mut Direct>,
+    ) -> Arc<Message> {
         loop {
             let target = Self::get_or_create(&mut self.lock(), channel.as_ref());
             let mut state = target.lock();
@@ -270,7 +310,7 @@ impl Channels {
                 timestamp: ctx.now,
                 text,
             };
-            return Self::store(&target, &mut state, message, ctx);
+            return Self::store(&target, &mut state, message, ctx, direct);
         }
     }
 
@@ -283,6 +323,29 @@ impl Channels {
         message: Stamped,
         ctx: PublishContext,
     ) -> Result<Arc<Message>, Stale> {
+        self.append_to(channel, message, ctx, None)
+    }
+
+    /// [`Channels::append`], handing the subscribers that can take the
+    /// message straight from the caller to `direct` (see
+    /// [`Channels::publish_direct`]).
+    pub fn append_direct(
+        &self,
+        channel: impl AsRef<[u8]>,
+        message: Stamped,
+        ctx: PublishContext,
+        direct: &mut Direct,
+    ) -> Result<Arc<Message>, Stale> {
+        self.append_to(channel, message, ctx, Some(direct))
+    }
+
+    fn append_to(
+        &self,
+        channel: impl AsRef<[u8]>,
+        message: Stamped,
+        ctx: PublishContext,
+        direct: Option<&mut Direct>,
+    ) -> Result<Arc<Message>, Stale> {
         loop {
             let target = Self::get_or_create(&mut self.lock(), channel.as_ref());
             let mut state = target.lock();
@@ -293,17 +356,18 @@ impl Channels {
             if message.id <= last {
                 return Err(Stale { last });
             }
-            return Ok(Self::store(&target, &mut state, message, ctx));
+            return Ok(Self::store(&target, &mut state, message, ctx, direct));
         }
     }
 
     /// Push into `target`'s history (its lock held as `state`) and wake
-    /// every waiter.
+    /// every waiter, but those `direct` takes.
     fn store(
         target: &Channel,
         state: &mut ChannelState,
         message: Stamped,
         ctx: PublishContext,
+        direct: Option<&mut Direct>,
     ) -> Arc<Message> {
         let message = Arc::new(Message::new(
             message.id,
@@ -312,9 +376,24 @@ impl Channels {
             message.text,
             ctx.generation,
         ));
+        let after = state.history.live_cursor();
         state.history.push(message.clone(), ctx.now);
-        for waiter in state.waiters.iter().flatten() {
-            waiter.wake();
+        match direct {
+            None => {
+                for waiter in state.waiters.iter().flatten() {
+                    waiter.wake();
+                }
+            }
+            Some(direct) => {
+                direct.after = after;
+                for waiter in state.waiters.iter().flatten() {
+                    if waiter.may_take_direct(after) {
+                        direct.conns.push(waiter.clone());
+                    } else {
+                        waiter.wake();
+                    }
+                }
+            }
         }
         message
     }

@@ -119,6 +119,13 @@ pub fn snapshot(state: &State) -> Vec<Family> {
             "transport",
             sent.iter().map(|(t, (d, _))| (t.clone(), *d)),
         ),
+        Family::single(
+            "meteord_direct_deliveries_total",
+            "Deliveries written by their publisher straight to a caught-up subscriber's socket \
+             (the rest by the subscriber's own task).",
+            Type::Counter,
+            get(&stats.direct_deliveries),
+        ),
         Family::labelled(
             "meteord_stream_sent_bytes_total",
             "Bytes written to streams, by transport.",

@@ -26,7 +26,7 @@ pub fn ping_from_clock(state: &State, modes: &CompiledModes, conn: &Conn) -> boo
     let Some(ping) = mode.framing.constant_ping() else {
         return false;
     };
-    if !conn.write_turn.clock_begin() {
+    if !conn.write_turn.outside_begin() {
         return false;
     }
     // The turn is the clock's: the stream's socket is open (it closes only
@@ -35,7 +35,7 @@ pub fn ping_from_clock(state: &State, modes: &CompiledModes, conn: &Conn) -> boo
     let sent = send(fd, ping, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL).unwrap_or(0);
     if sent == 0 {
         // Full, or an error the stream will meet on its own: its turn.
-        conn.write_turn.clock_end(false);
+        conn.write_turn.outside_end(false);
         return false;
     }
     conn.bytes_written.fetch_add(sent as u64, Ordering::Relaxed);
@@ -43,9 +43,9 @@ pub fn ping_from_clock(state: &State, modes: &CompiledModes, conn: &Conn) -> boo
     let owed = sent < ping.len();
     if owed {
         // The stream finishes it before anything else it writes.
-        state.ping_rests.put(conn.number, ping.slice(sent..));
+        state.write_rests.put(conn.number, ping.slice(sent..));
     }
-    conn.write_turn.clock_end(owed);
+    conn.write_turn.outside_end(owed);
     if owed {
         conn.wakeup.raise();
     }

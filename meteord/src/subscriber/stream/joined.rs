@@ -51,6 +51,13 @@ impl Joined {
         }
     }
 
+    /// The one channel's cursor, moved on by publishers' direct writes.
+    pub(super) fn catch_up_first(&mut self, cursor: u64) {
+        if let Some(first) = self.first.as_mut() {
+            first.cursor = first.cursor.max(cursor);
+        }
+    }
+
     pub(super) fn contains(&self, channel: &str) -> bool {
         self.iter()
             .any(|s| s.channel.name.as_bytes() == channel.as_bytes())

@@ -13,7 +13,10 @@
 //! signalled by the daemon-wide clock ([`crate::clock::tick`]).
 //!
 //! On a wake it reads everything after its cursors from the channel
-//! histories and writes it in one go. A slow client therefore only delays
+//! histories and writes it in one go. While it is idle and caught up, a
+//! publisher may write the next message to its socket itself
+//! ([`write_direct`]); a pass of work holds the socket's write turn
+//! throughout, so nothing else writes meanwhile ([`crate::write_turn`]). A slow client therefore only delays
 //! itself; while it is blocked, messages wait in the shared history, and if
 //! it falls out of that history it is closed so the client resumes with
 //! `.r<id>`.
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 mod clock_ping;
+mod direct;
 mod input;
 mod joined;
 mod progress;
@@ -44,6 +48,7 @@ use crate::state::{State, unix_now};
 use crate::stats::Stats;
 use crate::write_turn::Begin;
 pub use clock_ping::ping_from_clock;
+pub use direct::{takes_direct, write_direct};
 use joined::Joined;
 use progress::{Output, Progress};
 pub use task::LiveTask;
@@ -124,6 +129,9 @@ pub struct Live {
     progress: Progress,
     /// A wake-up was absorbed by a write: look again before sleeping.
     woken: bool,
+    /// A pass of work holds the write turn ([`Live::on_wake`]), so single
+    /// writes need not take it.
+    turn_held: bool,
     /// The framing's input state ([`InputState`], kept as its two parts:
     /// the word, classic: bytes ignored so far; and the box, only while
     /// a frame is incomplete or requests wait).
@@ -165,6 +173,7 @@ impl Live {
             subscriptions: Joined::default(),
             progress: Progress { mode, sent: 0 },
             woken: false,
+            turn_held: false,
             input_word: 0,
             input_partial: None,
             detached: false,
@@ -334,14 +343,50 @@ impl Live {
         }
     }
 
+    /// A pass of work begins ([`LiveTask`] calls this before it polls
+    /// [`Live::on_wake`]): the stream takes its write turn for the whole
+    /// pass, and back the cursor publishers moved. Returns whether an
+    /// outside writer left bytes to finish first. Kept out of the async
+    /// code, so none of it widens every wake-up's work.
+    fn begin_pass(&mut self) -> bool {
+        let owed = self.conn.write_turn.stream_begin() == Begin::FinishRest;
+        self.turn_held = true;
+        if let Some(cursor) = direct::take_back(&self.conn) {
+            self.subscriptions.catch_up_first(cursor);
+        }
+        owed
+    }
+
+    /// A pass of work left the stream going and idle: offer its socket to
+    /// publishers again ([`direct`]) and give the turn back. (A stream that
+    /// is over never gives it back: dropping it closes the turn.)
+    fn end_pass(&mut self) {
+        direct::offer(&self.conn, self.direct_offer());
+        self.turn_held = false;
+        self.conn.write_turn.stream_end();
+    }
+
+    /// The cursor to offer publishers when a pass leaves the stream idle:
+    /// only where a publisher's write is exactly what this task would
+    /// write (see [`direct`]).
+    fn direct_offer(&self) -> Option<u64> {
+        let eligible = self.subscriptions.len() == 1
+            && direct::takes_direct(&self.progress.mode.settings)
+            && self.progress.mode.generation == self.state.modes_generation()
+            && self.conn.stop_reason() == StopReason::Running
+            && !self.input_partial.as_ref().is_some_and(|p| p.has_actions());
+        if !eligible {
+            return None;
+        }
+        self.subscriptions.iter().next().map(|s| s.cursor)
+    }
+
     /// Everything a wake-up may mean: stop, reload, ping, MaxTime, new
-    /// messages. Returns true when the stream is over.
-    async fn on_wake(&mut self) -> io::Result<bool> {
-        if self.conn.write_turn.owed() {
-            // The clock wrote part of a ping: finish it, even if nothing
-            // else is to be written (boxed: rare, and kept out of the size
-            // of every wake-up's work).
-            Box::pin(self.send(&[])).await?;
+    /// messages, after the rest an outside writer left (`owed`). Returns
+    /// true when the stream is over.
+    async fn on_wake(&mut self, owed: bool) -> io::Result<bool> {
+        if owed {
+            self.finish_rest().await?;
         }
         let end = 'end: {
             let stop = self.conn.stop_reason();
@@ -428,26 +473,28 @@ impl Live {
         Output::Owned(last)
     }
 
-    /// Write `bytes`, in this stream's turn ([`crate::write_turn`]): first
-    /// the rest of a ping the clock could write only in part. Almost always
-    /// the socket takes them at once, with no future and no allocation;
-    /// only a full socket takes the boxed slow path, so an idle stream's
-    /// task does not carry a write's state.
-    /// Write the rest of a ping the clock wrote in part. Rare (the clock
-    /// met an almost full socket), so boxed: it adds a pointer, not a
-    /// write's state, to every wake-up's work.
-    fn finish_ping(&mut self) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
+    /// Write the rest of what an outside writer (a clock ping, a direct
+    /// write) wrote in part. Rare (it met an almost full socket), so boxed:
+    /// it adds a pointer, not a write's state, to every wake-up's work.
+    fn finish_rest(&mut self) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
         Box::pin(async move {
-            if let Some(rest) = self.state.ping_rests.take(self.conn.number) {
+            if let Some(rest) = self.state.write_rests.take(self.conn.number) {
                 self.woken |= write_out(&self.state, &mut self.stream, &self.conn, &rest).await?;
             }
             Ok(())
         })
     }
 
+    /// Write `bytes`, in this stream's turn ([`crate::write_turn`]; taken
+    /// here unless a pass of work holds it). Almost always the socket
+    /// takes them at once, with no future and no allocation; only a full
+    /// socket takes the boxed slow path, so an idle stream's task does not
+    /// carry a write's state.
     async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.conn.write_turn.stream_begin() == Begin::FinishPing
-            && let Err(e) = self.finish_ping().await
+        let held = self.turn_held;
+        if !held
+            && self.conn.write_turn.stream_begin() == Begin::FinishRest
+            && let Err(e) = self.finish_rest().await
         {
             self.conn.write_turn.stream_end();
             return Err(e);
@@ -456,7 +503,9 @@ impl Live {
             Ok(n) => &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
             Err(e) => {
-                self.conn.write_turn.stream_end();
+                if !held {
+                    self.conn.write_turn.stream_end();
+                }
                 return Err(e);
             }
         };
@@ -474,7 +523,9 @@ impl Live {
                 Err(e) => result = Err(e),
             }
         }
-        self.conn.write_turn.stream_end();
+        if !held {
+            self.conn.write_turn.stream_end();
+        }
         result
     }
 

@@ -37,10 +37,15 @@ impl LiveTask {
     }
 }
 
-/// The work on one wake-up, owning the stream until it is done.
+/// The work on one wake-up, owning the stream (and its write turn) until
+/// it is done.
 fn work(mut live: Live) -> WorkFuture {
+    let owed = live.begin_pass();
     Box::pin(async move {
-        let result = live.on_wake().await;
+        let result = live.on_wake(owed).await;
+        if let Ok(false) = result {
+            live.end_pass();
+        }
         (live, result)
     })
 }
