@@ -49,17 +49,20 @@ start_server() {
     local port ctl
     port=$(free_port)
     case $1 in
-    meteord | meteord-eventsource | meteord-websocket)
+    meteord | meteord-noping | meteord-eventsource | meteord-websocket)
         ctl=$(free_port)
+        local pings=()
+        # Neither the bare server nor Nchan pings: the like-for-like row.
+        [[ $1 == meteord-noping ]] && pings=(-PingInterval 0)
         "$meteord" -Foreground 1 -ConfigFileLocation /nonexistent -MetricsPort 0 -SubscriberIP 127.0.0.1 \
             -SubscriberPort "$port" -ControllerPort "$ctl" -SubscriberDocumentRoot "$root/public" \
-            -StateFile "$work/meteord.state" >"$work/meteord.log" 2>&1 &
+            "${pings[@]}" -StateFile "$work/meteord.state" >"$work/meteord.log" 2>&1 &
         server_pid=$!
         wait_port "$port"
         wait_port "$ctl"
         target=(--target "127.0.0.1:$port" --controller "127.0.0.1:$ctl" --label "$1")
         case $1 in
-        meteord) mode=(--mode xhrinteractive) ;;
+        meteord | meteord-noping) mode=(--mode xhrinteractive) ;;
         *) mode=(--mode "${1#meteord-}") ;;
         esac
         ;;

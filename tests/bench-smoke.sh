@@ -161,6 +161,47 @@ else
     fail "bare server starts" "$(cat "$work/bare.err")"
 fi
 
+# --- the capabilities' own benchmark scripts (issue 15), tiny ---
+# The cluster: three nodes on a private redis-server (hold, fan-out on one
+# node against a single node, publishes through Redis).
+if command -v redis-server >/dev/null; then
+    rc=0
+    N=90 HOLD_SECS=1 FANOUT_SECS=2 PUBLISHES=600 PUBLISHERS=2 WINDOW=8 OUT="$work/cluster.jsonl" \
+        METEORD_BIN="$meteord" METEOR_BENCH_BIN="$bench" timeout 300 "$root/bench/cluster.sh" \
+        >/dev/null 2>"$work/cluster.err" || rc=$?
+    if [[ $rc -eq 0 ]] && why=$(python3 - "$work/cluster.jsonl" <<'PY' 2>&1
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+publish = [r for r in runs if r.get("label") == "cluster-publish"]
+bench = [r for r in runs if r.get("label") != "cluster-publish"]
+assert len(bench) == 5, f"{len(bench)} meteor-bench runs, expected 3 holds + 2 fan-outs"
+for r in bench:
+    assert r["ok"] and r["lost"] == 0 and r["duplicated"] == 0, f"{r['label']}: not ok"
+assert publish and publish[0]["acked"] == 600 and publish[0]["errors"] == 0, f"publish: {publish}"
+PY
+    ); then pass "bench/cluster.sh (3 nodes, Redis)"; else fail "bench/cluster.sh (3 nodes, Redis)" "exit $rc $(echo "$why" | tail -n 1) $(tail -n 2 "$work/cluster.err" | tr '\n' ' ')"; fi
+else
+    fail "bench/cluster.sh" "redis-server not installed (tests/install-deps.sh)"
+fi
+# The history file: every fsync policy against off.
+rc=0
+METEORD_BIN="$meteord" BENCH_DIR="$work" SECONDS_PER_CASE=1 CASES="off no everysec always" CONNS=2 \
+    timeout 120 "$root/bench/history.sh" >"$work/history.out" 2>"$work/history.err" || rc=$?
+if [[ $rc -eq 0 && $(grep -cE '^(off|no|everysec|always) +[0-9]+ msg/s' "$work/history.out") -eq 4 ]]; then
+    pass "bench/history.sh (off, no, everysec, always)"
+else
+    fail "bench/history.sh" "exit $rc: $(tail -n 3 "$work/history.err" "$work/history.out" | tr '\n' ' ')"
+fi
+# Tokens: connection setup with a token check against without.
+rc=0
+BIN="$meteord" BENCH="$bench" N=50 ROUNDS=1 timeout 120 "$root/bench/token-setup.sh" \
+    >"$work/tokens.out" 2>"$work/tokens.err" || rc=$?
+if [[ $rc -eq 0 && $(grep -cE '^round=1 (none|token) +connect: 50 ok, 0 failed' "$work/tokens.out") -eq 2 ]]; then
+    pass "bench/token-setup.sh (with and without a token check)"
+else
+    fail "bench/token-setup.sh" "exit $rc: $(tr '\n' ' ' <"$work/tokens.out") $(tail -n 2 "$work/tokens.err")"
+fi
+
 # --- against nginx + Nchan (the peer), when installed ---
 if command -v nginx >/dev/null && [[ -e /usr/lib/nginx/modules/ngx_nchan_module.so ]]; then
     read -r nport < <(free_ports 1)
