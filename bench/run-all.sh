@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full benchmark: every scenario of BENCHMARKS.md against meteord (release
 # build), against nginx + Nchan (one worker) and, for fan-out and
-# many-channels, against the bare server (`meteor-bench --bare-server`: one
+# many-channels, against meteord with pings off (neither peer pings) and the
+# bare server (`meteor-bench --bare-server`: one
 # write per subscriber and nothing else, the floor of this machine), in the
 # same session, each run on a freshly started server. Appends one JSON line per run to
 # bench/results/<stamp>.jsonl and prints the table (bench/table.py).
@@ -22,7 +23,7 @@ bench=${METEOR_BENCH_BIN:-$root/target/release/meteor-bench}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=${OUT:-$root/bench/results/$stamp.jsonl}
 only=${ONLY:-}          # e.g. ONLY=fanout-1k to run one case
-servers=${SERVERS:-"meteord nchan bare"}
+servers=${SERVERS:-"meteord meteord-noping nchan bare"}
 # Two subscriber processes: one single-threaded worker caps connection
 # setup at ~17,000/s and parsing at ~3 M deliveries/s on this machine.
 workers=${WORKERS:-2}
@@ -100,7 +101,10 @@ case_() {
     for srv in $servers; do
         # The bare server keeps no history and drops instead of waiting:
         # only fan-out and many-channels are meaningful against it.
-        if [[ $srv == bare && $name != fanout-* && $name != many-channels-* ]]; then continue; fi
+        # meteord with pings off is the like-for-like row beside them.
+        if [[ ($srv == bare || $srv == meteord-noping) && $name != fanout-* && $name != many-channels-* ]]; then
+            continue
+        fi
         start_server "$srv"
         echo "== $name / $srv" >&2
         timeout 900 "$bench" --workers "$workers" "$@" "${target[@]}" "${mode[@]}" --server-pid "$sample_pid" \

@@ -132,9 +132,13 @@ def main():
     if transports:
         transports_table(cases, order)
         return
-    labels = ("meteord", "nchan", "bare")
-    print("| case | metric | meteord | Nchan | bare server | meteord / Nchan | meteord / bare |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    # meteord-noping (PingInterval 0) is the like-for-like row beside the
+    # bare server and Nchan, neither of which pings; meteord (shipped
+    # defaults) beside it shows what the pings cost.
+    labels = ("meteord", "meteord-noping", "nchan", "bare")
+    print("| case | metric | meteord | meteord, pings off | Nchan | bare server "
+          "| meteord / Nchan | pings off / Nchan | pings off / bare |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for key in order:
         by = cases[key]
         first = next(iter(by.values()))
@@ -142,17 +146,19 @@ def main():
             vals = {l: (get(by[l]) if l in by else None) for l in labels}
             cells = [fmt.format(vals[l]) if vals[l] is not None else "–" for l in labels]
 
-            def ratio(peer):
-                a, b = vals["meteord"], vals[peer]
+            def ratio(mine, peer):
+                a, b = vals[mine], vals[peer]
                 if lower is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
                     return f"{a / b:.2f}× ({'lower' if lower else 'higher'} is better)"
                 return ""
 
-            print(f"| {case_name(first)} | {name} | {' | '.join(cells)} | {ratio('nchan')} | {ratio('bare')} |")
+            ratios = [ratio("meteord", "nchan"), ratio("meteord-noping", "nchan"),
+                      ratio("meteord-noping", "bare")]
+            print(f"| {case_name(first)} | {name} | {' | '.join(cells)} | {' | '.join(ratios)} |")
         other = [f'{by[l]["other_cpu_s"]:.1f}' if l in by and "other_cpu_s" in by[l] else "–" for l in labels]
-        print(f"| {case_name(first)} | other processes' CPU-s during the run | {' | '.join(other)} | | |")
+        print(f"| {case_name(first)} | other processes' CPU-s during the run | {' | '.join(other)} | | | |")
         print(f"| {case_name(first)} | run result | " + " | ".join(
-            "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in labels) + " | | |")
+            "ok" if by.get(l, {}).get("ok") else ("–" if l not in by else "FAILED") for l in labels) + " | | | |")
 
 
 if __name__ == "__main__":

@@ -209,8 +209,8 @@ if command -v nginx >/dev/null && [[ -e /usr/lib/nginx/modules/ngx_nchan_module.
         pids+=("$(cat "$work/nchan/nginx.pid")")
         c=(--target "127.0.0.1:$nport" --server-pid "$worker" --label nchan --drain-ms 500 --settle-ms 200)
         run nchan-fanout-eventsource 50 -s fanout -d 2 -r 5 --mode nchan-eventsource "${c[@]}"
-        run nchan-fanout-chunked 50 -s fanout -d 2 -r 5 --mode nchan-chunked --nchan-sub /chunked/ "${c[@]}"
-        run nchan-fanout-websocket 50 -s fanout -d 2 -r 5 --mode nchan-websocket --nchan-sub /ws/ "${c[@]}"
+        run nchan-fanout-chunked 50 -s fanout -d 2 -r 5 --mode nchan-chunked "${c[@]}"
+        run nchan-fanout-websocket 50 -s fanout -d 2 -r 5 --mode nchan-websocket "${c[@]}"
         run nchan-max-throughput 50 -s max-throughput -d 2 --mode nchan-eventsource "${c[@]}"
         run nchan-storm 50 -s storm -d 3 -c 5 --mode nchan-eventsource "${c[@]}"
     else

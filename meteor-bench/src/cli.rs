@@ -172,9 +172,11 @@ pub struct Args {
     /// Meteor SubscriberDynamicPageAddress.
     #[arg(long, default_value = "/push")]
     pub push_prefix: String,
-    /// Nchan subscriber location prefix (channel id appended).
-    #[arg(long, default_value = "/sub/")]
-    pub nchan_sub: String,
+    /// Nchan subscriber location prefix (channel id appended); by default
+    /// the location bench/nchan.conf.in has for the mode: /sub/
+    /// (eventsource), /chunked/, /ws/.
+    #[arg(long)]
+    pub nchan_sub: Option<String>,
     /// Nchan publisher location prefix (channel id appended).
     #[arg(long, default_value = "/pub/")]
     pub nchan_pub: String,
@@ -322,8 +324,16 @@ impl Settings {
         if a.read_buf < 1024 {
             bail!("--read-buf must be at least 1024");
         }
+        let nchan_sub = a.nchan_sub.clone().unwrap_or_else(|| {
+            match a.mode {
+                Mode::NchanChunked => "/chunked/",
+                Mode::NchanWebsocket => "/ws/",
+                _ => "/sub/",
+            }
+            .to_owned()
+        });
         if !a.push_prefix.starts_with('/')
-            || !a.nchan_sub.starts_with('/')
+            || !nchan_sub.starts_with('/')
             || !a.nchan_pub.starts_with('/')
         {
             bail!("--push-prefix, --nchan-sub and --nchan-pub must start with '/'");
@@ -372,7 +382,7 @@ impl Settings {
             sample_every: Duration::from_millis(a.sample_ms),
             read_buf: a.read_buf,
             push_prefix: a.push_prefix,
-            nchan_sub: a.nchan_sub,
+            nchan_sub,
             nchan_pub: a.nchan_pub,
             prefill: a.prefill,
             run_tag,
@@ -404,6 +414,17 @@ mod tests {
         let mut argv = vec!["meteor-bench"];
         argv.extend_from_slice(extra);
         Settings::from_args(Args::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn each_nchan_mode_has_its_locations_prefix_by_default() {
+        let sub = |mode: &str| parse(&["-s", "fanout", "--mode", mode]).unwrap().nchan_sub;
+        assert_eq!(sub("nchan-eventsource"), "/sub/");
+        assert_eq!(sub("nchan-chunked"), "/chunked/");
+        assert_eq!(sub("nchan-websocket"), "/ws/");
+        let given = parse(&["-s", "fanout", "--mode", "nchan-websocket", "--nchan-sub", "/x/"]);
+        assert_eq!(given.unwrap().nchan_sub, "/x/");
+        assert!(parse(&["-s", "fanout", "--nchan-sub", "x/"]).is_err());
     }
 
     #[test]

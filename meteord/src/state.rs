@@ -96,10 +96,14 @@ impl State {
 
     /// What a publish needs to stamp a message.
     pub fn publish_context(&self) -> PublishContext {
-        let modes = self.modes();
+        // The generation alone, not `modes()`: a read lock and an `Arc`
+        // clone on every publish bounced one cache line between the
+        // controller threads (7 % of the daemon's CPU at 400,000 publishes
+        // a second, perf). The generation is stored after the modes, so
+        // it never names modes that are not there yet.
         PublishContext {
             now: unix_now(),
-            generation: modes.generation,
+            generation: self.modes_generation(),
         }
     }
 
