@@ -422,7 +422,14 @@ mod tests {
         assert_eq!(sub("nchan-eventsource"), "/sub/");
         assert_eq!(sub("nchan-chunked"), "/chunked/");
         assert_eq!(sub("nchan-websocket"), "/ws/");
-        let given = parse(&["-s", "fanout", "--mode", "nchan-websocket", "--nchan-sub", "/x/"]);
+        let given = parse(&[
+            "-s",
+            "fanout",
+            "--mode",
+            "nchan-websocket",
+            "--nchan-sub",
+            "/x/",
+        ]);
         assert_eq!(given.unwrap().nchan_sub, "/x/");
         assert!(parse(&["-s", "fanout", "--nchan-sub", "x/"]).is_err());
     }

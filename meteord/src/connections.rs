@@ -14,7 +14,7 @@ use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::clock::{ConnTimers, secs32};
@@ -95,6 +95,11 @@ pub struct Conn {
     /// take direct writes (several channels, a poll, a mode with limits).
     /// Read and changed only by whoever holds the write turn.
     pub direct_cursor: AtomicU64,
+    /// A ping that must be answered (WebSocket) went out and no frame came
+    /// back since: set by whoever writes the ping (the clock or the
+    /// stream), cleared by the stream's input. A ping due while it is set
+    /// ends the stream ([`crate::subscriber::framing::Framing::ping_awaits_answer`]).
+    pub awaiting_answer: AtomicBool,
 }
 
 /// [`Conn::direct_cursor`] when no publisher may write to the stream.
@@ -118,6 +123,7 @@ impl Conn {
             timers: ConnTimers::default(),
             write_turn: crate::write_turn::WriteTurn::default(),
             direct_cursor: AtomicU64::new(NO_DIRECT),
+            awaiting_answer: AtomicBool::new(false),
         }
     }
 

@@ -154,6 +154,18 @@ impl InputState {
         (self.word, self.partial)
     }
 
+    /// Before [`Framing::input`]: a ping is awaiting its answer (the
+    /// awaited state itself lives with the connection, where the clock
+    /// sees it too).
+    pub fn expect_answer(&mut self) {
+        self.word |= websocket::AWAITING_PONG;
+    }
+
+    /// After [`Framing::input`]: whether it held the answer.
+    pub fn answered(&self) -> bool {
+        self.word & websocket::AWAITING_PONG == 0
+    }
+
     /// What the last [`Framing::input`] asked for, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
         let actions = match &mut self.partial {
@@ -272,10 +284,17 @@ impl Framing {
         match self {
             Framing::Classic(c) => c.constant_ping(),
             Framing::EventSource(e) => Some(e.constant_ping()),
-            // The stream writes each ping itself: that is where a pong
-            // still owed from the last one ends it (Framing::keepalive).
-            Framing::WebSocket(_) => None,
+            Framing::WebSocket(w) => Some(w.constant_ping()),
         }
+    }
+
+    /// Whether the client must answer a ping before the next one is due
+    /// (WebSocket's pong; any frame from the client counts): a ping due
+    /// while the last is unanswered ends the stream
+    /// ([`Ending::Unanswered`]). Whoever writes the ping marks it awaited;
+    /// the stream's input marks it answered ([`InputState::expect_answer`]).
+    pub fn ping_awaits_answer(&self) -> bool {
+        matches!(self, Framing::WebSocket(_))
     }
 
     /// Append what a stream gets when the daemon stops, before [`Framing::close`].
@@ -308,16 +327,6 @@ impl Framing {
             Framing::Classic(c) => out.extend_from_slice(c.close()),
             Framing::EventSource(e) => e.end(out, ending),
             Framing::WebSocket(w) => w.end(out, ending),
-        }
-    }
-
-    /// A keep-alive is due: false when the client left the last one
-    /// unanswered (WebSocket's pong), so the stream ends
-    /// ([`Ending::Unanswered`]).
-    pub fn keepalive(&self, state: &mut InputState) -> bool {
-        match self {
-            Framing::Classic(_) | Framing::EventSource(_) => true,
-            Framing::WebSocket(w) => w.keepalive(state),
         }
     }
 

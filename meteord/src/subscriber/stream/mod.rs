@@ -304,13 +304,9 @@ impl Live {
     }
 
     /// A ping is due: false when the client still owes the last one's
-    /// answer (outside the async code, so its locals stay out of every
-    /// wake-up's work).
+    /// answer; else the ping this stream now writes is awaited.
     fn keepalive(&mut self) -> bool {
-        let mut state = self.take_input();
-        let alive = self.progress.framing().keepalive(&mut state);
-        self.put_input(state);
-        alive
+        !self.progress.framing().ping_awaits_answer() || clock_ping::await_answer(&self.conn)
     }
 
     /// After the client became readable: false when the stream is over
@@ -324,10 +320,17 @@ impl Live {
             Ok(n) => {
                 Stats::add(&self.state.stats.total_inbound_bytes, n as u64);
                 let mut state = self.take_input();
+                let awaits = self.progress.framing().ping_awaits_answer();
+                if awaits {
+                    state.expect_answer();
+                }
                 let input = self
                     .progress
                     .framing()
                     .input(&received[..n], &mut state, unix_now());
+                if awaits && state.answered() {
+                    self.conn.awaiting_answer.store(false, Ordering::Release);
+                }
                 self.put_input(state);
                 match input {
                     Input::Continue => Ok(true),

@@ -49,6 +49,7 @@ use bytes::Bytes;
 
 pub use frame::{ClientClose, CloseFrame};
 pub use handshake::{Handshake, check as check_upgrade};
+pub(in crate::subscriber::framing) use reader::AWAITING_PONG;
 pub use reader::Partial;
 
 use super::event;
@@ -79,6 +80,8 @@ impl Limits {
 #[derive(Debug)]
 pub struct WebSocket {
     limits: Limits,
+    /// An empty ping frame: the same bytes for every stream.
+    ping: Bytes,
 }
 
 /// Append a text frame holding `json`.
@@ -88,7 +91,12 @@ fn push_text(out: &mut Vec<u8>, json: &[u8]) {
 
 impl WebSocket {
     pub fn compile(limits: Limits) -> WebSocket {
-        WebSocket { limits }
+        let mut ping = Vec::new();
+        frame::push_frame(&mut ping, frame::OP_PING, b"");
+        WebSocket {
+            limits,
+            ping: Bytes::from(ping),
+        }
     }
 
     /// The answer to the request: `101` for an accepted upgrade, else a
@@ -129,17 +137,13 @@ impl WebSocket {
     }
 
     pub fn ping(&self, out: &mut Vec<u8>) {
-        frame::push_frame(out, frame::OP_PING, b"");
+        out.extend_from_slice(&self.ping);
     }
 
-    /// A ping is due: false when the last one is still unanswered (the
-    /// client is gone or stuck), else it now awaits its pong.
-    pub fn keepalive(&self, state: &mut InputState) -> bool {
-        if state.word & reader::AWAITING_PONG != 0 {
-            return false;
-        }
-        state.word |= reader::AWAITING_PONG;
-        true
+    /// The ping never changes: the clock writes it itself (and marks it
+    /// awaited, [`super::Framing::ping_awaits_answer`]).
+    pub fn constant_ping(&self) -> &Bytes {
+        &self.ping
     }
 
     /// The close frame for `ending` (see the module doc).
@@ -222,9 +226,20 @@ mod tests {
     }
 
     #[test]
-    fn a_second_ping_without_a_pong_is_refused() {
+    fn the_ping_is_an_empty_ping_frame() {
+        let mut out = Vec::new();
+        ws().ping(&mut out);
+        assert_eq!(out, b"\x89\x00");
+        assert_eq!(&ws().constant_ping()[..], b"\x89\x00");
+    }
+
+    #[test]
+    fn any_whole_frame_from_the_client_answers_a_ping() {
         let mut state = InputState::default();
-        assert!(ws().keepalive(&mut state));
-        assert!(!ws().keepalive(&mut state));
+        state.expect_answer();
+        assert!(!state.answered());
+        // An empty pong, masked as a client's frames are.
+        ws().input(b"\x8a\x80\x12\x34\x56\x78", &mut state, 1);
+        assert!(state.answered());
     }
 }
