@@ -17,6 +17,10 @@ use support::metrics::WithMetrics;
 use support::websocket::{Ws, message_json};
 use support::{Controller, Daemon, WAIT, write_file};
 
+/// `channel::DIRECT_MIN_GAP`: messages of one channel closer together than
+/// this are written by the subscribers' tasks, in batches.
+const DIRECT_MIN_GAP: Duration = Duration::from_millis(1);
+
 const CLASSIC: &str = "[classic]\nPersist 1\nHeaderTemplate H|\nMessageTemplate [~id~:~text~]\n\
                        [capped]\nPersist 1\nMaxMessages 3\nHeaderTemplate H|\nMessageTemplate [~id~:~text~]\nFooterTemplate |F\n\
                        [onevent]\nPersist 1\nCloseOnEvent 1\nHeaderTemplate H|\nMessageTemplate [~id~:~text~]\nFooterTemplate |F\n\
@@ -76,6 +80,8 @@ fn caught_up_streams_of_every_transport_are_written_by_the_publisher() {
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(daemon.daemon.publish("c", &format!("m{i}")));
+        // Spaced like a conversation: a burst is the tasks' (below).
+        std::thread::sleep(DIRECT_MIN_GAP * 2);
     }
     let expected: Vec<(u64, String)> = ids
         .iter()
@@ -179,8 +185,14 @@ fn racing_publishers_and_slow_readers_get_every_message_once_in_order() {
             let text = text.clone();
             std::thread::spawn(move || {
                 let mut controller = Controller::connect(ctl);
+                // Each about every 4 ms: together about one a millisecond,
+                // so some messages go to the publisher, some (closer than
+                // the gap) to the tasks, racing each other.
                 (0..150)
-                    .map(|_| controller.publish("c", &text))
+                    .map(|_| {
+                        std::thread::sleep(DIRECT_MIN_GAP * 4);
+                        controller.publish("c", &text)
+                    })
                     .collect::<Vec<u64>>()
             })
         })
@@ -272,4 +284,39 @@ fn a_reload_reaches_streams_that_only_publishers_write_to() {
         "{}",
         client.text()
     );
+}
+
+#[test]
+fn a_burst_is_written_by_the_subscribers_tasks_in_batches() {
+    let daemon = start("direct-burst", &[]);
+    let mut clients: Vec<_> = (0..5)
+        .map(|i| daemon.daemon.get(&format!("/push/h{i}/classic/c")))
+        .collect();
+    daemon.daemon.wait_subscribers("c", 5);
+    // 200 publishes in one packet: far closer together than the gap.
+    let mut controller = daemon.daemon.controller();
+    let lines: String = (0..200).map(|i| format!("ADDMESSAGE c b{i}\n")).collect();
+    controller.send(lines.as_bytes());
+    let ids: Vec<u64> = (0..200)
+        .map(|_| {
+            let reply = controller.read_reply();
+            reply
+                .strip_suffix("\r\n")
+                .and_then(|line| meteor_proto::reply::parse_ok_reply(line.as_bytes()))
+                .unwrap_or_else(|| panic!("bad ADDMESSAGE reply {reply:?}"))
+        })
+        .collect();
+    let expected: Vec<(u64, String)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, format!("b{i}")))
+        .collect();
+    for client in &mut clients {
+        client.wait_for(&format!("[{}:b199]", ids[199]));
+        assert_eq!(classic_ids(&client.text()), expected);
+    }
+    assert_eq!(delivered(&daemon), 1000);
+    // At most the burst's first message (it had no message just before it)
+    // by the publisher, once per subscriber.
+    assert!(direct(&daemon) <= 5, "{} by the publisher", direct(&daemon));
 }

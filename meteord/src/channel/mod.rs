@@ -21,13 +21,15 @@
 //! [`Channels::append_direct`]): the subscribers caught up on the channel
 //! are handed back in a [`Direct`] instead of being woken, for the caller
 //! to write to once the channel lock is released
-//! (`crate::subscriber::stream::write_direct`, which wakes any it cannot).
+//! (`crate::subscriber::stream::write_direct`, which wakes any it cannot);
+//! `hand_out` decides which.
 //!
 //! Locks: one for the name map, one per channel; never held across `.await`,
 //! always taken map-then-channel. A channel removed from the map is marked
 //! `removed` under its own lock so a publisher that raced the removal retries
 //! on the live channel instead of writing into a dead one.
 
+mod hand_out;
 mod history;
 mod message;
 mod name;
@@ -37,6 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+pub use hand_out::{DIRECT_MIN_GAP, Direct};
 pub use history::{Backlog, Gap, History, LIVE_EXTRA, LIVE_GRACE_SECS, Lagged};
 pub use message::Message;
 pub use name::ChannelName;
@@ -61,6 +64,8 @@ struct ChannelState {
     subscribers: usize,
     /// Set when the registry dropped this channel.
     removed: bool,
+    /// When it last stored a message (who delivers the next, `hand_out`).
+    pace: hand_out::Pace,
 }
 
 /// One channel.
@@ -104,6 +109,7 @@ impl Channel {
                 free: Vec::new(),
                 subscribers: 0,
                 removed: false,
+                pace: hand_out::Pace::default(),
             }),
         }
     }
@@ -113,6 +119,12 @@ impl Channel {
         // updated in a way that matters more than losing the daemon, so
         // recover the data instead of poisoning every later publish.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A publisher finished writing a message to the subscribers it took
+    /// ([`Direct::finished`]).
+    fn direct_written(&self, at: std::time::Instant) {
+        self.lock().pace.direct_written(at);
     }
 
     /// Append up to `max` messages newer than `cursor` to `out`.
@@ -159,16 +171,6 @@ pub struct Stamped {
     /// Seconds since the epoch when it was first published.
     pub timestamp: u64,
     pub text: Bytes,
-}
-
-/// The subscribers a publisher writes one message to itself: those that
-/// had been given everything up to `after` (the channel's live cursor just
-/// before the message) and offered their socket for the next one
-/// ([`crate::connections::Conn::may_take_direct`]).
-#[derive(Debug, Default)]
-pub struct Direct {
-    pub after: u64,
-    pub conns: Vec<Waiter>,
 }
 
 /// [`Channels::append`] stored nothing: the channel has already held
@@ -363,7 +365,7 @@ impl Channels {
     /// Push into `target`'s history (its lock held as `state`) and wake
     /// every waiter, but those `direct` takes.
     fn store(
-        target: &Channel,
+        target: &Arc<Channel>,
         state: &mut ChannelState,
         message: Stamped,
         ctx: PublishContext,
@@ -378,23 +380,8 @@ impl Channels {
         ));
         let after = state.history.live_cursor();
         state.history.push(message.clone(), ctx.now);
-        match direct {
-            None => {
-                for waiter in state.waiters.iter().flatten() {
-                    waiter.wake();
-                }
-            }
-            Some(direct) => {
-                direct.after = after;
-                for waiter in state.waiters.iter().flatten() {
-                    if waiter.may_take_direct(after) {
-                        direct.conns.push(waiter.clone());
-                    } else {
-                        waiter.wake();
-                    }
-                }
-            }
-        }
+        let ChannelState { waiters, pace, .. } = state;
+        hand_out::hand_out(target, waiters.iter().flatten(), after, pace, direct);
         message
     }
 

@@ -51,6 +51,7 @@ pub fn write_direct(state: &State, message: &Message, direct: &mut Direct) {
             None => conn.wake(),
         }
     }
+    direct.finished();
     Stats::add(&state.stats.messages_served, messages);
     Stats::add(&state.stats.direct_deliveries, messages);
     Stats::add(&state.stats.total_outbound_bytes, bytes);
