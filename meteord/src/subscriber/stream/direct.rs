@@ -58,20 +58,31 @@ pub fn write_direct(state: &State, message: &Message, direct: &mut Direct) {
 }
 
 /// The last mode's rendering of the message: nearly every subscriber of a
-/// channel has the same mode, so the render cache is looked up once.
+/// channel has the same mode, so the mode (by name: a short comparison
+/// instead of a hash per subscriber) and the render cache are looked up
+/// once per message.
 #[derive(Default)]
 struct Rendered {
+    name: String,
     mode: Option<Arc<CompiledMode>>,
     bytes: Bytes,
 }
 
 impl Rendered {
-    fn for_mode(&mut self, mode: &Arc<CompiledMode>, message: &Message) -> &Bytes {
-        if !self.mode.as_ref().is_some_and(|m| Arc::ptr_eq(m, mode)) {
+    fn for_mode(
+        &mut self,
+        modes: &CompiledModes,
+        name: &str,
+        message: &Message,
+    ) -> &Arc<CompiledMode> {
+        let known = self.mode.is_some() && self.name == name;
+        if !known {
+            let mode = modes.get(name);
             self.bytes = mode.message_bytes(message);
             self.mode = Some(mode.clone());
+            name.clone_into(&mut self.name);
         }
-        &self.bytes
+        self.mode.get_or_insert_with(|| modes.get(name).clone())
     }
 }
 
@@ -85,7 +96,7 @@ fn write_one(
     after: u64,
     conn: &Conn,
 ) -> Option<u64> {
-    let mode = modes.get(conn.details.get()?.mode());
+    let mode = rendered.for_mode(modes, conn.details.get()?.mode(), message);
     if !takes_direct(&mode.settings) || !conn.write_turn.outside_begin() {
         return None;
     }
@@ -97,7 +108,7 @@ fn write_one(
         conn.write_turn.outside_end(false);
         return None;
     }
-    let out = rendered.for_mode(mode, message);
+    let out = &rendered.bytes;
     let fd = i32::try_from(conn.number).unwrap_or(-1);
     let sent = send(fd, out, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL).unwrap_or(0);
     if sent == 0 {
