@@ -64,25 +64,26 @@ pub fn write_direct(state: &State, message: &Message, direct: &mut Direct) {
 #[derive(Default)]
 struct Rendered {
     name: String,
-    mode: Option<Arc<CompiledMode>>,
-    bytes: Bytes,
+    current: Option<(Arc<CompiledMode>, Bytes)>,
 }
 
 impl Rendered {
+    /// Mode `name` and the message's bytes in it.
     fn for_mode(
         &mut self,
         modes: &CompiledModes,
         name: &str,
         message: &Message,
-    ) -> &Arc<CompiledMode> {
-        let known = self.mode.is_some() && self.name == name;
-        if !known {
-            let mode = modes.get(name);
-            self.bytes = mode.message_bytes(message);
-            self.mode = Some(mode.clone());
+    ) -> &(Arc<CompiledMode>, Bytes) {
+        if self.name != name {
+            self.current = None;
             name.clone_into(&mut self.name);
         }
-        self.mode.get_or_insert_with(|| modes.get(name).clone())
+        self.current.get_or_insert_with(|| {
+            let mode = modes.get(name).clone();
+            let bytes = mode.message_bytes(message);
+            (mode, bytes)
+        })
     }
 }
 
@@ -96,7 +97,7 @@ fn write_one(
     after: u64,
     conn: &Conn,
 ) -> Option<u64> {
-    let mode = rendered.for_mode(modes, conn.details.get()?.mode(), message);
+    let (mode, out) = rendered.for_mode(modes, conn.details.get()?.mode(), message);
     if !takes_direct(&mode.settings) || !conn.write_turn.outside_begin() {
         return None;
     }
@@ -108,7 +109,6 @@ fn write_one(
         conn.write_turn.outside_end(false);
         return None;
     }
-    let out = &rendered.bytes;
     let fd = i32::try_from(conn.number).unwrap_or(-1);
     let sent = send(fd, out, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL).unwrap_or(0);
     if sent == 0 {
