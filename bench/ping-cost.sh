@@ -9,23 +9,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$root/target/release/meteord}
 BENCH=${BENCH:-$root/target/release/meteor-bench}
 N=${N:-1000}; D=${D:-12}; MODE=${MODE:-xhrinteractive}
-source "$root/bench/ports.sh"
+source "$root/bench/callgrind.sh"
 work=$(mktemp -d --suffix=.ping-cost)
 trap 'rm -rf "$work"' EXIT
-declare -A ir
-for P in 0 3; do
-    sub=$(free_port); ctl=$(free_port)
-    valgrind --tool=callgrind --callgrind-out-file="$work/$P.cg" "$BIN" -Foreground 1 \
-        -ConfigFileLocation /nonexistent -SubscriberIP 127.0.0.1 -ControllerIP 127.0.0.1 \
-        -SubscriberPort "$sub" -ControllerPort "$ctl" -MetricsPort 0 -PingInterval "$P" \
-        -MaxTime 0 -StateFile "$work/state" >"$work/$P.log" 2>&1 &
-    vp=$!
-    wait_port "$sub"; wait_port "$ctl"
-    timeout 300 "$BENCH" -s idle -n "$N" -d "$D" --mode "$MODE" --target "127.0.0.1:$sub" \
-        --controller "127.0.0.1:$ctl" >/dev/null 2>"$work/$P.bench" || true
-    kill -TERM "$vp"; wait "$vp" || true
-    ir[$P]=$(awk '/^(summary|totals):/ {print $2; exit}' "$work/$P.cg")
-done
+args=(-s idle -n "$N" -d "$D" --mode "$MODE")
+silent=$(callgrind_run "$work" p0 0 "${args[@]}")
+pinging=$(callgrind_run "$work" p3 3 "${args[@]}")
 # About N * D / 3 pings (every connection once per interval).
 pings=$((N * D / 3))
-echo "$BIN $MODE: N=$N D=${D}s Ir PingInterval 0=${ir[0]} 3=${ir[3]} ~$pings pings: $(( (ir[3] - ir[0]) / pings )) Ir per ping"
+echo "$BIN $MODE: N=$N D=${D}s Ir PingInterval 0=$silent 3=$pinging ~$pings pings: $(( (pinging - silent) / pings )) Ir per ping"
